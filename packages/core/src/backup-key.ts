@@ -1,0 +1,14 @@
+import { createHash } from 'node:crypto'
+
+export const BACKUP_KEY_PREFIX = 'socket:patch:backup:'
+
+/** The store key of one file of one patch: `socket:patch:backup:<uuid>:<16 hex of sha256(path)>`. */
+export function backupKey(uuid: string, fileKey: string): string {
+  const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
+  return `${BACKUP_KEY_PREFIX}${uuid}:${digest}`
+}
+
+/** The prefix every store key of one patch starts with. */
+export function patchKeyPrefix(uuid: string): string {
+  return `${BACKUP_KEY_PREFIX}${uuid}:`
+}

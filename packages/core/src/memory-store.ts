@@ -1,0 +1,57 @@
+import { Readable } from 'node:stream'
+import { sha256Integrity, VerifyingStream } from './integrity.js'
+import { readAll } from './stream-bytes.js'
+import type { BackupStore, PutResult } from './types.js'
+
+export interface MemoryStore extends BackupStore {
+  /** Test hook: replaces the stored bytes of `integrity` (e.g. to simulate corruption). */
+  tamper(integrity: string, bytes: Uint8Array): void
+  /** Test hook: drops the bytes of `integrity` while keys still point at them. */
+  lose(integrity: string): void
+  /** Number of distinct blobs held. */
+  readonly blobCount: number
+}
+
+/** A `BackupStore` in memory, for tests and the conformance suite. */
+export function createMemoryStore(): MemoryStore {
+  const keys = new Map<string, string>()
+  const blobs = new Map<string, Buffer>()
+
+  return {
+    async put(key, data): Promise<PutResult> {
+      const bytes = await readAll(data)
+      const integrity = sha256Integrity(bytes)
+      if (!blobs.has(integrity)) blobs.set(integrity, bytes)
+      keys.set(key, integrity)
+      return { integrity, size: bytes.length }
+    },
+    async open(_key, integrity) {
+      const bytes = blobs.get(integrity)
+      if (!bytes) return undefined
+      return Readable.from([bytes]).pipe(new VerifyingStream(integrity))
+    },
+    async has(key) {
+      const integrity = keys.get(key)
+      return integrity !== undefined && blobs.has(integrity)
+    },
+    async remove(key, opts) {
+      const integrity = keys.get(key)
+      if (integrity === undefined) return false
+      keys.delete(key)
+      if (opts?.freeContent && ![...keys.values()].includes(integrity)) blobs.delete(integrity)
+      return true
+    },
+    async *keys(prefix) {
+      for (const key of [...keys.keys()]) if (key.startsWith(prefix)) yield key
+    },
+    tamper(integrity, bytes) {
+      blobs.set(integrity, Buffer.from(bytes))
+    },
+    lose(integrity) {
+      blobs.delete(integrity)
+    },
+    get blobCount() {
+      return blobs.size
+    },
+  }
+}

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { chmod, lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { PatchBackupError } from './errors.js'
+import { isInside } from './file-path.js'
+
+function outside(target: string, through: string, root: string): PatchBackupError {
+  return new PatchBackupError(
+    'INVALID_PATH',
+    `Refusing to touch ${target}: ${through} leads outside the project root ${root}. Remove the symlink or restore from another cwd.`,
+    { path: target },
+  )
+}
+
+/**
+ * Creates the missing parent directories of `target` one level at a time, refusing any
+ * existing component that is a symlink leading outside `realRoot` (mkdir -p would follow it).
+ */
+export async function ensureParentInside(root: string, realRoot: string, target: string): Promise<void> {
+  const parts = path.relative(root, path.dirname(target)).split(path.sep).filter(Boolean)
+  let current = root
+  for (const part of parts) {
+    current = path.join(current, part)
+    const info = await lstat(current).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw error
+    })
+    if (!info) {
+      await mkdir(current).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error
+      })
+      continue
+    }
+    if (info.isSymbolicLink()) {
+      const resolved = await realpath(current)
+      if (!isInside(realRoot, resolved)) throw outside(target, current, realRoot)
+    }
+  }
+}
+
+/** Refuses a source file whose real location (after symlinks) is outside the project. */
+export async function assertSourceInside(realRoot: string, source: string): Promise<void> {
+  const resolved = await realpath(source)
+  if (!isInside(realRoot, resolved)) throw outside(source, resolved, realRoot)
+}
+
+async function currentMode(target: string): Promise<number | undefined> {
+  try {
+    return (await stat(target)).mode & 0o7777
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Writes `source` to a temp file beside `target`, then renames it over the target. The target
+ * is never half-written, and a symlink or hardlink at the target is replaced, not written through.
+ */
+export async function writeAtomically(target: string, source: Readable, mode?: number): Promise<void> {
+  const temp = path.join(path.dirname(target), `.pb-${randomBytes(8).toString('hex')}.tmp`)
+  const finalMode = mode ?? (await currentMode(target)) ?? 0o644
+  try {
+    await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }))
+    await chmod(temp, finalMode)
+    await rename(temp, target)
+  } catch (error) {
+    source.destroy()
+    await rm(temp, { force: true })
+    throw error
+  }
+}

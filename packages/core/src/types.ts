@@ -1,0 +1,83 @@
+import type { Readable } from 'node:stream'
+
+/** One backed-up file as recorded in a patch manifest. Extra fields are kept as they are. */
+export interface BackupInfo {
+  /** `sha256-<base64>` of the original bytes. */
+  integrity: string
+  /** Size of the original bytes. */
+  size: number
+  backedUpAt: string
+  originalPath: string
+  /** File mode (permission bits) at backup time; restored with the bytes. */
+  mode?: number
+  [extra: string]: unknown
+}
+
+export interface PatchManifest {
+  uuid: string
+  patchedAt: string
+  files: Record<string, BackupInfo>
+  [extra: string]: unknown
+}
+
+export interface PutResult {
+  integrity: string
+  size: number
+}
+
+/** Content-addressed bytes under string keys. */
+export interface BackupStore {
+  /** Stores the bytes under `key`; identical bytes are stored once. */
+  put(key: string, data: Readable | Uint8Array): Promise<PutResult>
+  /**
+   * Opens the bytes with this integrity, or `undefined` when the store does not have them.
+   * The stream errors with `INTEGRITY_MISMATCH` if the bytes read do not hash to `integrity`.
+   */
+  open(key: string, integrity: string): Promise<Readable | undefined>
+  has(key: string): Promise<boolean>
+  /**
+   * Forgets `key`. With `freeContent`, also frees its bytes when no other key references them.
+   * Resolves `false` when the key was not there.
+   */
+  remove(key: string, opts?: { freeContent?: boolean }): Promise<boolean>
+  /** Every key that starts with `prefix`. */
+  keys?(prefix: string): AsyncIterable<string>
+}
+
+export type ManifestUpdater = (current: PatchManifest | undefined) => PatchManifest | undefined
+
+export interface ManifestRepository {
+  get(uuid: string): Promise<PatchManifest | undefined>
+  /**
+   * Atomic read-modify-write: `fn` sees the current manifest and returns the next one;
+   * returning `undefined` deletes it. No concurrent update, in this process or another, is lost.
+   */
+  update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined>
+  delete(uuid: string): Promise<boolean>
+  list(): Promise<string[]>
+}
+
+export interface FileError {
+  path: string
+  code: string
+  message: string
+}
+
+export interface CreateBackupOptions {
+  /** Replace an existing backup of the file with its current bytes. Default: keep the first. */
+  overwrite?: boolean
+}
+
+export interface CreateBackupsResult {
+  /** Paths backed up (or already backed up), in input order. */
+  backedUp: string[]
+  failed: string[]
+  errors: FileError[]
+  files: Record<string, BackupInfo>
+}
+
+export interface RestoreAllResult {
+  restored: string[]
+  failed: string[]
+  errors: FileError[]
+}
