@@ -38,7 +38,10 @@ export class PatchBackupError extends Error {
   }
 }
 
-export function isPatchBackupError(error: unknown, code?: PatchBackupErrorCode): error is PatchBackupError {
+export function isPatchBackupError(
+  error: unknown,
+  code?: PatchBackupErrorCode,
+): error is PatchBackupError {
   return error instanceof PatchBackupError && (code === undefined || error.code === code)
 }
 

@@ -11,9 +11,13 @@ export interface ProjectFile {
 const WINDOWS_DRIVE = /^[A-Za-z]:\//
 
 function invalid(value: string, why: string): PatchBackupError {
-  return new PatchBackupError('INVALID_PATH', `Invalid file path ${JSON.stringify(value)}: ${why}.`, {
-    path: value,
-  })
+  return new PatchBackupError(
+    'INVALID_PATH',
+    `Invalid file path ${JSON.stringify(value)}: ${why}.`,
+    {
+      path: value,
+    },
+  )
 }
 
 /** `./a/../b.js` -> `b.js`, `a\\b` -> `a/b`; rejects NUL, empty paths and directories. */
@@ -43,7 +47,10 @@ export function resolveProjectFile(root: string, value: unknown): ProjectFile {
   const native = WINDOWS_DRIVE.test(key) || path.sep === '\\' ? key.replaceAll('/', path.sep) : key
   const absolute = path.resolve(root, native)
   if (!isInside(root, absolute) || absolute === root) {
-    throw invalid(key, `it resolves outside the project root ${root}; give a path inside it or change cwd`)
+    throw invalid(
+      key,
+      `it resolves outside the project root ${root}; give a path inside it or change cwd`,
+    )
   }
   return { key, absolute }
 }

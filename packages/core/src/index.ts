@@ -16,7 +16,10 @@ export {
   VerifyingStream,
 } from './integrity.js'
 export { KeyedQueue } from './keyed-queue.js'
-export { createMemoryManifestRepository } from './memory-manifests.js'
+export {
+  createMemoryManifestRepository,
+  type MemoryManifestRepository,
+} from './memory-manifests.js'
 export { createMemoryStore, type MemoryStore } from './memory-store.js'
 export {
   createPatchBackups,

@@ -42,7 +42,11 @@ export function integrityToHex(integrity: string): string {
   return `${algorithm}/${Buffer.from(digest, 'base64').toString('hex')}`
 }
 
-export function integrityMismatch(expected: string, actual: string, size?: number): PatchBackupError {
+export function integrityMismatch(
+  expected: string,
+  actual: string,
+  size?: number,
+): PatchBackupError {
   const sized = size === undefined ? '' : ` (${size} bytes read)`
   return new PatchBackupError(
     'INTEGRITY_MISMATCH',
@@ -77,7 +81,10 @@ export class VerifyingStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     const digest = this.hash.digest('base64')
-    if (digest !== this.expected.digest || (this.expectedSize !== undefined && this.bytes !== this.expectedSize)) {
+    if (
+      digest !== this.expected.digest ||
+      (this.expectedSize !== undefined && this.bytes !== this.expectedSize)
+    ) {
       done(integrityMismatch(this.integrity, `${this.expected.algorithm}-${digest}`, this.bytes))
       return
     }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { sha256Integrity, VerifyingStream } from './integrity.js'
+import { integrityMismatch, sha256Integrity } from './integrity.js'
 import { readAll } from './stream-bytes.js'
 import type { BackupStore, PutResult } from './types.js'
 
@@ -28,7 +28,14 @@ export function createMemoryStore(): MemoryStore {
     async open(_key, integrity) {
       const bytes = blobs.get(integrity)
       if (!bytes) return undefined
-      return Readable.from([bytes]).pipe(new VerifyingStream(integrity))
+      // Lazy: the check runs when the stream is read, so an unread stream never errors unheard.
+      return Readable.from(
+        (async function* () {
+          const actual = sha256Integrity(bytes)
+          if (actual !== integrity) throw integrityMismatch(integrity, actual, bytes.length)
+          yield bytes
+        })(),
+      )
     },
     async has(key) {
       const integrity = keys.get(key)

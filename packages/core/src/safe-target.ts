@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { chmod, lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
-import type { Readable } from 'node:stream'
+import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { PatchBackupError } from './errors.js'
 import { isInside } from './file-path.js'
@@ -19,7 +19,11 @@ function outside(target: string, through: string, root: string): PatchBackupErro
  * Creates the missing parent directories of `target` one level at a time, refusing any
  * existing component that is a symlink leading outside `realRoot` (mkdir -p would follow it).
  */
-export async function ensureParentInside(root: string, realRoot: string, target: string): Promise<void> {
+export async function ensureParentInside(
+  root: string,
+  realRoot: string,
+  target: string,
+): Promise<void> {
   const parts = path.relative(root, path.dirname(target)).split(path.sep).filter(Boolean)
   let current = root
   for (const part of parts) {
@@ -59,11 +63,16 @@ async function currentMode(target: string): Promise<number | undefined> {
  * Writes `source` to a temp file beside `target`, then renames it over the target. The target
  * is never half-written, and a symlink or hardlink at the target is replaced, not written through.
  */
-export async function writeAtomically(target: string, source: Readable, mode?: number): Promise<void> {
+export async function writeAtomically(
+  target: string,
+  source: Readable,
+  mode?: number,
+  through: Transform[] = [],
+): Promise<void> {
   const temp = path.join(path.dirname(target), `.pb-${randomBytes(8).toString('hex')}.tmp`)
   const finalMode = mode ?? (await currentMode(target)) ?? 0o644
   try {
-    await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }))
+    await pipeline([source, ...through, createWriteStream(temp, { flags: 'wx', mode: 0o600 })])
     await chmod(temp, finalMode)
     await rename(temp, target)
   } catch (error) {

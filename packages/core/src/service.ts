@@ -32,7 +32,11 @@ export interface PatchBackupsOptions {
 
 export interface PatchBackups {
   createBackup(uuid: string, filePath: string, options?: CreateBackupOptions): Promise<BackupInfo>
-  createBackups(uuid: string, filePaths: readonly string[], options?: CreateBackupOptions): Promise<CreateBackupsResult>
+  createBackups(
+    uuid: string,
+    filePaths: readonly string[],
+    options?: CreateBackupOptions,
+  ): Promise<CreateBackupsResult>
   restoreBackup(uuid: string, filePath: string): Promise<boolean>
   restoreAllBackups(uuid: string): Promise<RestoreAllResult>
   listBackups(uuid: string): Promise<string[] | undefined>
@@ -46,13 +50,16 @@ export interface PatchBackups {
 export const DEFAULT_CONCURRENCY = 8
 
 function toFileError(filePath: string, error: unknown): FileError {
-  if (error instanceof PatchBackupError) return { path: filePath, code: error.code, message: error.message }
+  if (error instanceof PatchBackupError)
+    return { path: filePath, code: error.code, message: error.message }
   const message = error instanceof Error ? error.message : String(error)
   return { path: filePath, code: 'UNEXPECTED', message }
 }
 
 function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
-  const reason = (error as NodeJS.ErrnoException)?.code ?? (error instanceof Error ? error.message : String(error))
+  const reason =
+    (error as NodeJS.ErrnoException)?.code ??
+    (error instanceof Error ? error.message : String(error))
   return new PatchBackupError(
     'SOURCE_UNREADABLE',
     `Cannot read ${file.absolute} to back it up (${reason}). Check that it exists, is a regular file and is readable.`,
@@ -62,7 +69,9 @@ function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
 
 function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
   if (error instanceof PatchBackupError) return error
-  const reason = (error as NodeJS.ErrnoException)?.code ?? (error instanceof Error ? error.message : String(error))
+  const reason =
+    (error as NodeJS.ErrnoException)?.code ??
+    (error instanceof Error ? error.message : String(error))
   return new PatchBackupError(
     'TARGET_UNWRITABLE',
     `Cannot write ${file.absolute} (${reason}). Check the permissions of its directory; the file was left as it was.`,
@@ -76,7 +85,10 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   const now = options.now ?? (() => new Date())
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
   if (!store || !manifests) {
-    throw new PatchBackupError('INVALID_OPTIONS', 'createPatchBackups needs both a store and a manifests repository.')
+    throw new PatchBackupError(
+      'INVALID_OPTIONS',
+      'createPatchBackups needs both a store and a manifests repository.',
+    )
   }
   // Mutations of one patch run one at a time in this process; the repository locks across processes.
   const patchQueue = new KeyedQueue()
@@ -125,7 +137,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     }
   }
 
-  function withEntries(uuid: PatchUuid, current: PatchManifest | undefined, entries: BackupInfo[], overwrite: boolean) {
+  function withEntries(
+    uuid: PatchUuid,
+    current: PatchManifest | undefined,
+    entries: BackupInfo[],
+    overwrite: boolean,
+  ) {
     const base: PatchManifest = current ?? { uuid, patchedAt: now().toISOString(), files: {} }
     const files = { ...base.files }
     let changed = current === undefined
@@ -142,6 +159,11 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   }
 
   async function restoreFile(uuid: PatchUuid, file: ProjectFile, entry: BackupInfo): Promise<void> {
+    try {
+      await ensureParentInside(root, await realRoot(), file.absolute)
+    } catch (error) {
+      throw unwritable(file, error)
+    }
     let stream: Awaited<ReturnType<BackupStore['open']>>
     try {
       stream = await store.open(backupKey(uuid, file.key), entry.integrity)
@@ -156,8 +178,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       )
     }
     try {
-      await ensureParentInside(root, await realRoot(), file.absolute)
-      await writeAtomically(file.absolute, stream.pipe(new VerifyingStream(entry.integrity, entry.size)), entry.mode)
+      await writeAtomically(file.absolute, stream, entry.mode, [
+        new VerifyingStream(entry.integrity, entry.size),
+      ])
     } catch (error) {
       stream.destroy()
       if (error instanceof PatchBackupError) throw error
@@ -175,7 +198,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           if (existing) return existing
         }
         const entry = await storeFile(id, file)
-        const next = await manifests.update(id, (current) => withEntries(id, current, [entry], !!opts.overwrite))
+        const next = await manifests.update(id, (current) =>
+          withEntries(id, current, [entry], !!opts.overwrite),
+        )
         return next?.files[file.key] ?? entry
       })
     },
@@ -212,7 +237,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         const fresh = entries.filter((e) => existing?.[e.originalPath] !== e)
         const next =
           fresh.length > 0
-            ? await manifests.update(id, (current) => withEntries(id, current, fresh, !!opts.overwrite))
+            ? await manifests.update(id, (current) =>
+                withEntries(id, current, fresh, !!opts.overwrite),
+              )
             : await readManifest(id)
         const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
         for (const entry of entries) {

@@ -1,0 +1,6 @@
+export type { Factory, ManifestFixture, ServiceFixture, StoreFixture } from './fixtures.js'
+export { runManifestRepositorySuite, sampleManifest } from './manifest-suite.js'
+export { createProjectDir } from './project-dir.js'
+export { readStream } from './read-stream.js'
+export { runServiceSuite } from './service-suite.js'
+export { runBackupStoreSuite } from './store-suite.js'

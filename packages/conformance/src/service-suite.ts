@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto'
+import {
+  chmod,
+  link,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises'
+import path from 'node:path'
+import {
+  createPatchBackups,
+  isPatchBackupError,
+  type PatchBackups,
+  type PatchBackupsOptions,
+  sha256Integrity,
+} from '@patch-backup/core'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Factory, ServiceFixture } from './fixtures.js'
+import { createProjectDir } from './project-dir.js'
+
+const UUID = 'abc-123'
+const LODASH = 'node_modules/lodash/index.js'
+const BAD_UUIDS = ['../x', 'a/b', '', 'x'.repeat(200), 'a\0b', '.', '..', '-leading-dash']
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+}
+
+/**
+ * The seed's behaviour end to end, on whatever store and repository the factory builds,
+ * with real files in a temp project dir.
+ */
+export function runServiceSuite(name: string, factory: Factory<ServiceFixture>): void {
+  describe(`PatchBackups service: ${name}`, () => {
+    let fixture: ServiceFixture
+    let project: { dir: string; dispose: () => Promise<void> }
+    let backups: PatchBackups
+    let clock: Date
+    const at = (file: string) => path.join(project.dir, file)
+    const write = async (file: string, content: string | Buffer, mode?: number) => {
+      await mkdir(path.dirname(at(file)), { recursive: true })
+      await writeFile(at(file), content)
+      if (mode !== undefined) await chmod(at(file), mode)
+    }
+    const read = (file: string) => readFile(at(file), 'utf8')
+    const open = (extra: Partial<PatchBackupsOptions> = {}) =>
+      createPatchBackups({
+        store: fixture.store.store,
+        manifests: fixture.manifests.repo,
+        cwd: project.dir,
+        now: () => clock,
+        ...extra,
+      })
+
+    beforeEach(async () => {
+      fixture = await factory()
+      project = await createProjectDir()
+      clock = new Date('2025-01-14T12:00:00.000Z')
+      backups = open()
+      await write(LODASH, 'module.exports = "original"\n')
+      await write('node_modules/lodash/package.json', '{"name":"lodash"}\n')
+    })
+    afterEach(async () => {
+      await fixture.store.cleanup?.()
+      await fixture.manifests.cleanup?.()
+      await project.dispose()
+    })
+
+    describe('createBackup', () => {
+      it('records the file in the seed format and returns its BackupInfo', async () => {
+        const info = await backups.createBackup(UUID, LODASH)
+        expect(info).toMatchObject({
+          integrity: sha256Integrity('module.exports = "original"\n'),
+          size: 28,
+          backedUpAt: '2025-01-14T12:00:00.000Z',
+          originalPath: LODASH,
+        })
+        const manifest = await backups.getPatchMetadata(UUID)
+        expect(manifest).toMatchObject({ uuid: UUID, patchedAt: '2025-01-14T12:00:00.000Z' })
+        expect(manifest?.files[LODASH]).toEqual(info)
+      })
+
+      it('throws SOURCE_UNREADABLE with the cause for a missing file, and writes nothing', async () => {
+        const error = await caught(backups.createBackup(UUID, 'node_modules/nope.js'))
+        expect(isPatchBackupError(error, 'SOURCE_UNREADABLE')).toBe(true)
+        expect((error as Error).cause).toMatchObject({ code: 'ENOENT' })
+        await expect(backups.listAllPatches()).resolves.toEqual([])
+      })
+
+      it('throws SOURCE_UNREADABLE for a directory', async () => {
+        const error = await caught(backups.createBackup(UUID, 'node_modules/lodash/../lodash/x/..'))
+        expect(isPatchBackupError(error, 'SOURCE_UNREADABLE')).toBe(true)
+      })
+
+      it('keeps the first (pre-patch) bytes on a second backup', async () => {
+        const first = await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched\n')
+        clock = new Date('2025-02-01T00:00:00.000Z')
+        await expect(backups.createBackup(UUID, LODASH)).resolves.toEqual(first)
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('replaces the backup with { overwrite: true }', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'second\n')
+        const second = await backups.createBackup(UUID, LODASH, { overwrite: true })
+        expect(second.integrity).toBe(sha256Integrity('second\n'))
+        await write(LODASH, 'third\n')
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('second\n')
+      })
+
+      it('normalizes the path it records', async () => {
+        await write('b.js', 'b')
+        await backups.createBackup(UUID, './a/../b.js')
+        await backups.createBackup(UUID, 'node_modules\\lodash\\package.json')
+        await expect(backups.listBackups(UUID)).resolves.toEqual([
+          'b.js',
+          'node_modules/lodash/package.json',
+        ])
+        await expect(backups.hasBackup(UUID, 'b.js')).resolves.toBe(true)
+      })
+
+      it('accepts an absolute path inside the project', async () => {
+        await backups.createBackup(UUID, at(LODASH))
+        await expect(backups.hasBackup(UUID, at(LODASH))).resolves.toBe(true)
+      })
+
+      it('records all 100 files of 100 concurrent calls', async () => {
+        const files = Array.from({ length: 100 }, (_, i) => `node_modules/pkg/f${i}.js`)
+        await Promise.all(files.map((f, i) => write(f, `file ${i}`)))
+        await Promise.all(files.map((f) => backups.createBackup(UUID, f)))
+        await expect(backups.listBackups(UUID)).resolves.toEqual([...files].sort())
+      })
+
+      it('backs up an empty file', async () => {
+        await write('empty.txt', '')
+        await expect(backups.createBackup(UUID, 'empty.txt')).resolves.toMatchObject({ size: 0 })
+        await write('empty.txt', 'not empty')
+        await backups.restoreBackup(UUID, 'empty.txt')
+        await expect(read('empty.txt')).resolves.toBe('')
+      })
+    })
+
+    describe('bad input', () => {
+      for (const uuid of BAD_UUIDS) {
+        it(`refuses uuid ${JSON.stringify(uuid.slice(0, 24))} with INVALID_UUID before touching anything`, async () => {
+          for (const call of [
+            () => backups.createBackup(uuid, LODASH),
+            () => backups.restoreBackup(uuid, LODASH),
+            () => backups.listBackups(uuid),
+            () => backups.cleanupBackups(uuid),
+            () => backups.restoreAllBackups(uuid),
+          ]) {
+            expect(isPatchBackupError(await caught(call()), 'INVALID_UUID')).toBe(true)
+          }
+          await expect(backups.listAllPatches()).resolves.toEqual([])
+        })
+      }
+
+      it('refuses a path with NUL with INVALID_PATH', async () => {
+        expect(
+          isPatchBackupError(await caught(backups.createBackup(UUID, 'a\0b.js')), 'INVALID_PATH'),
+        ).toBe(true)
+      })
+
+      it('refuses paths outside the project with INVALID_PATH', async () => {
+        for (const bad of ['../outside.js', '/etc/passwd', 'node_modules/../../x.js', '.']) {
+          expect(
+            isPatchBackupError(await caught(backups.createBackup(UUID, bad)), 'INVALID_PATH'),
+            bad,
+          ).toBe(true)
+        }
+        await expect(backups.listAllPatches()).resolves.toEqual([])
+      })
+    })
+
+    describe('createBackups', () => {
+      it('backs up a batch in one call and reports each failure', async () => {
+        const result = await backups.createBackups(UUID, [
+          LODASH,
+          'missing.js',
+          'node_modules/lodash/package.json',
+        ])
+        expect(result.backedUp).toEqual([LODASH, 'node_modules/lodash/package.json'])
+        expect(result.failed).toEqual(['missing.js'])
+        expect(result.errors[0]).toMatchObject({ path: 'missing.js', code: 'SOURCE_UNREADABLE' })
+        await expect(backups.listBackups(UUID)).resolves.toEqual([
+          LODASH,
+          'node_modules/lodash/package.json',
+        ])
+      })
+
+      it('keeps entries that were already backed up', async () => {
+        const first = await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched')
+        const result = await backups.createBackups(UUID, [LODASH])
+        expect(result.files[LODASH]).toEqual(first)
+      })
+    })
+
+    describe('restoreBackup', () => {
+      it('puts the original bytes back and returns true', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched!')
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('returns false for an unknown patch or file', async () => {
+        await expect(backups.restoreBackup('no-such-patch', LODASH)).resolves.toBe(false)
+        await backups.createBackup(UUID, LODASH)
+        await expect(backups.restoreBackup(UUID, 'other.js')).resolves.toBe(false)
+      })
+
+      it('throws INTEGRITY_MISMATCH on rotten bytes and leaves the target untouched', async (ctx) => {
+        if (!fixture.store.corrupt) ctx.skip()
+        const info = await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched content')
+        await fixture.store.corrupt!(info.integrity)
+        expect(
+          isPatchBackupError(
+            await caught(backups.restoreBackup(UUID, LODASH)),
+            'INTEGRITY_MISMATCH',
+          ),
+        ).toBe(true)
+        await expect(read(LODASH)).resolves.toBe('patched content')
+        expect((await readdir(path.dirname(at(LODASH)))).sort()).toEqual([
+          'index.js',
+          'package.json',
+        ])
+      })
+
+      it('throws BLOB_MISSING when the stored bytes are gone', async (ctx) => {
+        if (!fixture.store.lose) ctx.skip()
+        const info = await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched')
+        await fixture.store.lose!(info.integrity)
+        expect(
+          isPatchBackupError(await caught(backups.restoreBackup(UUID, LODASH)), 'BLOB_MISSING'),
+        ).toBe(true)
+        await expect(read(LODASH)).resolves.toBe('patched')
+      })
+
+      it('recreates missing parent directories', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await rm(at('node_modules'), { recursive: true })
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('keeps the mode of the backed-up file', async () => {
+        await write('bin/tool.sh', '#!/bin/sh\necho hi\n', 0o755)
+        await backups.createBackup(UUID, 'bin/tool.sh')
+        await write('bin/tool.sh', 'patched', 0o600)
+        await backups.restoreBackup(UUID, 'bin/tool.sh')
+        expect((await stat(at('bin/tool.sh'))).mode & 0o777).toBe(0o755)
+      })
+
+      it('replaces a hardlinked target instead of writing through it', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched shared')
+        await link(at(LODASH), at('elsewhere.js'))
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expect(read('elsewhere.js')).resolves.toBe('patched shared')
+      })
+
+      it('replaces a symlink at the target instead of following it', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await write('victim.js', 'do not touch')
+        await rm(at(LODASH))
+        await symlink(at('victim.js'), at(LODASH))
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read('victim.js')).resolves.toBe('do not touch')
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('leaves no temp file beside the target', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await backups.restoreBackup(UUID, LODASH)
+        expect((await readdir(path.dirname(at(LODASH)))).sort()).toEqual([
+          'index.js',
+          'package.json',
+        ])
+      })
+
+      it('restores a 3 MiB binary file byte for byte', async () => {
+        const bytes = randomBytes(3 * 1024 * 1024)
+        await write('big.bin', bytes)
+        await backups.createBackup(UUID, 'big.bin')
+        await write('big.bin', 'patched')
+        await backups.restoreBackup(UUID, 'big.bin')
+        expect((await readFile(at('big.bin'))).equals(bytes)).toBe(true)
+      })
+    })
+
+    describe('restoreAllBackups', () => {
+      it('restores every file of the patch, sorted', async () => {
+        await backups.createBackups(UUID, [LODASH, 'node_modules/lodash/package.json'])
+        await write(LODASH, 'x')
+        await write('node_modules/lodash/package.json', 'y')
+        await expect(backups.restoreAllBackups(UUID)).resolves.toEqual({
+          restored: [LODASH, 'node_modules/lodash/package.json'],
+          failed: [],
+          errors: [],
+        })
+        await expect(read('node_modules/lodash/package.json')).resolves.toBe('{"name":"lodash"}\n')
+      })
+
+      it('returns empty lists for an unknown patch', async () => {
+        await expect(backups.restoreAllBackups('nothing-here')).resolves.toEqual({
+          restored: [],
+          failed: [],
+          errors: [],
+        })
+      })
+
+      it('restores the rest and explains each failure', async (ctx) => {
+        if (!fixture.store.corrupt) ctx.skip()
+        const { files } = await backups.createBackups(UUID, [
+          LODASH,
+          'node_modules/lodash/package.json',
+        ])
+        await write(LODASH, 'patched')
+        await write('node_modules/lodash/package.json', 'patched')
+        await fixture.store.corrupt!(files[LODASH]!.integrity)
+        const result = await backups.restoreAllBackups(UUID)
+        expect(result.restored).toEqual(['node_modules/lodash/package.json'])
+        expect(result.failed).toEqual([LODASH])
+        expect(result.errors[0]).toMatchObject({ path: LODASH, code: 'INTEGRITY_MISMATCH' })
+        await expect(read(LODASH)).resolves.toBe('patched')
+      })
+    })
+
+    describe('lookups', () => {
+      it('lists a patch’s files sorted, or undefined', async () => {
+        await backups.createBackups(UUID, ['node_modules/lodash/package.json', LODASH])
+        await expect(backups.listBackups(UUID)).resolves.toEqual([
+          LODASH,
+          'node_modules/lodash/package.json',
+        ])
+        await expect(backups.listBackups('unknown')).resolves.toBeUndefined()
+      })
+
+      it('gives BackupInfo for a known file, undefined otherwise', async () => {
+        const info = await backups.createBackup(UUID, LODASH)
+        await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(info)
+        await expect(backups.getBackupInfo(UUID, 'other.js')).resolves.toBeUndefined()
+        await expect(backups.getBackupInfo('unknown', LODASH)).resolves.toBeUndefined()
+      })
+
+      it('gives the manifest, or undefined', async () => {
+        await backups.createBackup(UUID, LODASH)
+        const manifest = await backups.getPatchMetadata(UUID)
+        expect(Object.keys(manifest!.files)).toEqual([LODASH])
+        await expect(backups.getPatchMetadata('unknown')).resolves.toBeUndefined()
+      })
+
+      it('says whether a file has a backup', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await expect(backups.hasBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(backups.hasBackup(UUID, 'other.js')).resolves.toBe(false)
+        await expect(backups.hasBackup('unknown', LODASH)).resolves.toBe(false)
+      })
+
+      it('lists every patch, sorted, or []', async () => {
+        await expect(backups.listAllPatches()).resolves.toEqual([])
+        await backups.createBackup('zeta', LODASH)
+        await backups.createBackup('alpha', LODASH)
+        await expect(backups.listAllPatches()).resolves.toEqual(['alpha', 'zeta'])
+      })
+    })
+
+    describe('cleanupBackups', () => {
+      it('removes the patch and frees its bytes', async () => {
+        const info = await backups.createBackup(UUID, LODASH)
+        await expect(backups.cleanupBackups(UUID)).resolves.toBe(true)
+        await expect(backups.listAllPatches()).resolves.toEqual([])
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(false)
+        if (fixture.store.holdsContent)
+          await expect(fixture.store.holdsContent(info.integrity)).resolves.toBe(false)
+      })
+
+      it('returns false for an unknown patch', async () => {
+        await expect(backups.cleanupBackups('unknown')).resolves.toBe(false)
+      })
+
+      it('never frees bytes another patch still needs', async () => {
+        const info = await backups.createBackup('first', LODASH)
+        await backups.createBackup('second', LODASH)
+        await backups.cleanupBackups('first')
+        if (fixture.store.holdsContent)
+          await expect(fixture.store.holdsContent(info.integrity)).resolves.toBe(true)
+        await write(LODASH, 'patched')
+        await expect(backups.restoreBackup('second', LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('lets the same uuid be backed up again afterwards', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await backups.cleanupBackups(UUID)
+        await write(LODASH, 'new original')
+        await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched')
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('new original')
+      })
+    })
+
+    describe('damaged manifests', () => {
+      it('throws MANIFEST_CORRUPT for that patch and keeps the others working', async (ctx) => {
+        if (!fixture.manifests.corrupt) ctx.skip()
+        await backups.createBackup('broken', LODASH)
+        await backups.createBackup('fine', LODASH)
+        await fixture.manifests.corrupt!('broken')
+        expect(
+          isPatchBackupError(await caught(backups.listBackups('broken')), 'MANIFEST_CORRUPT'),
+        ).toBe(true)
+        expect(
+          isPatchBackupError(
+            await caught(backups.createBackup('broken', 'node_modules/lodash/package.json')),
+            'MANIFEST_CORRUPT',
+          ),
+        ).toBe(true)
+        await expect(backups.listBackups('fine')).resolves.toEqual([LODASH])
+        await expect(backups.listAllPatches()).resolves.toContain('fine')
+      })
+    })
+  })
+}
