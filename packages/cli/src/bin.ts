@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { version } from '../package.json'
+import pkg from '../package.json' with { type: 'json' }
+
+const { version } = pkg
 
 const HELP = `patch-backup ${version}
 

@@ -9,7 +9,10 @@ export type PatchBackupErrorCode =
   | 'BLOB_MISSING'
   | 'MANIFEST_CORRUPT'
   | 'MANIFEST_UNWRITABLE'
+  | 'MANIFEST_UNREADABLE'
+  | 'INVALID_MANIFEST'
   | 'LOCK_TIMEOUT'
+  | 'LOCK_COMPROMISED'
   | 'STORE_ERROR'
   | 'NO_HOME'
   | (string & {})

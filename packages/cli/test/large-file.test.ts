@@ -1,0 +1,45 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const script = fileURLToPath(new URL('./fixtures/large-file.mjs', import.meta.url))
+const MIB = 1024 * 1024
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+describe('large files stream', () => {
+  it('backs up and restores a 512 MiB file under 150 MiB RSS', { timeout: 300_000 }, async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'pb-large-'))
+    try {
+      const { code, stdout, stderr } = await run([work, String(512)])
+      expect(code, stderr).toBe(0)
+      const report = JSON.parse(stdout) as {
+        bytes: number
+        identical: boolean
+        maxRssBytes: number
+      }
+      console.log(`512 MiB backup + restore: peak RSS ${(report.maxRssBytes / MIB).toFixed(1)} MiB`)
+      expect(report.bytes).toBe(512 * MIB)
+      expect(report.identical).toBe(true)
+      expect(report.maxRssBytes).toBeLessThan(150 * MIB)
+    } finally {
+      await rm(work, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,6 @@
+export {
+  createJsonManifestRepository,
+  type JsonManifestRepository,
+  type JsonManifestRepositoryOptions,
+} from './json-manifest-repository.js'
+export { DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_TIMEOUT_MS, MIN_LOCK_STALE_MS } from './lock.js'

@@ -1,0 +1,207 @@
+import { mkdir, readdir, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import {
+  KeyedQueue,
+  type ManifestRepository,
+  type ManifestUpdater,
+  PatchBackupError,
+  type PatchManifest,
+  parseUuid,
+} from '@patch-backup/core'
+import { unwritable, writeFileAtomic } from './atomic-write.js'
+import {
+  acquireLock,
+  DEFAULT_LOCK_STALE_MS,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  type HeldLock,
+  MIN_LOCK_STALE_MS,
+} from './lock.js'
+import {
+  lockFileName,
+  manifestFileName,
+  readManifest,
+  serializeManifest,
+  uuidOfFileName,
+} from './manifest-file.js'
+
+export interface JsonManifestRepositoryOptions {
+  /** The manifests directory, e.g. `~/.socket/_patches/manifests`. Created on the first write. */
+  dir: string
+  /**
+   * A lock whose holder stopped refreshing it (killed, crashed) for this long is taken over.
+   * Default 5000 ms; proper-lockfile's minimum is 2000 ms. Every process sharing the directory
+   * should use the same value.
+   */
+  lockStaleMs?: number
+  /** How long `update` and `delete` wait for a lock held by a live process. Default 30000 ms. */
+  lockTimeoutMs?: number
+}
+
+export interface JsonManifestRepository extends ManifestRepository {
+  /** The absolute manifests directory. */
+  readonly dir: string
+  /** Where the manifest of `uuid` lives (whether or not it exists). */
+  manifestPath(uuid: string): string
+  /** The lock directory taken while `uuid` is updated or deleted. */
+  lockPath(uuid: string): string
+}
+
+/**
+ * In-process serialization, keyed by absolute manifest path and shared by every repository in
+ * this module instance: two repositories on one directory then queue rather than poll, and
+ * proper-lockfile (which tracks held locks per file, per process) never sees the same file twice.
+ */
+const queue = new KeyedQueue()
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new PatchBackupError(
+      'INVALID_OPTIONS',
+      `${name} must be a non-negative number of milliseconds, got ${String(value)}.`,
+    )
+  }
+  return value
+}
+
+/** A `ManifestRepository` keeping one `<uuid>.json` per patch, in the seed's format. */
+export function createJsonManifestRepository(
+  options: JsonManifestRepositoryOptions,
+): JsonManifestRepository {
+  if (typeof options?.dir !== 'string' || options.dir === '') {
+    throw new PatchBackupError('INVALID_OPTIONS', 'createJsonManifestRepository needs a `dir`.')
+  }
+  const dir = resolve(options.dir)
+  const staleMs = Math.max(
+    positive('lockStaleMs', options.lockStaleMs, DEFAULT_LOCK_STALE_MS),
+    MIN_LOCK_STALE_MS,
+  )
+  const timeoutMs = positive('lockTimeoutMs', options.lockTimeoutMs, DEFAULT_LOCK_TIMEOUT_MS)
+
+  const manifestPath = (uuid: string) => join(dir, manifestFileName(uuid))
+  const lockPath = (uuid: string) => join(dir, lockFileName(uuid))
+
+  /**
+   * Locks `uuid` across processes. The directory is created only when the lock's mkdir says
+   * it is missing, so the common path costs no extra syscall; `undefined` when it is missing
+   * and `createDir` is false (nothing to delete).
+   */
+  async function lock(uuid: string, createDir: boolean): Promise<HeldLock | undefined> {
+    const request = {
+      target: manifestPath(uuid),
+      lockPath: lockPath(uuid),
+      staleMs,
+      timeoutMs,
+    }
+    try {
+      return await acquireLock(request)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw lockError(request.lockPath, error)
+      if (!createDir) return undefined
+    }
+    try {
+      await mkdir(dir, { recursive: true })
+      return await acquireLock(request)
+    } catch (error) {
+      throw lockError(request.lockPath, error)
+    }
+  }
+
+  function lockError(path: string, error: unknown): PatchBackupError {
+    if (error instanceof PatchBackupError) return error
+    return unwritable(path, 'lock', error)
+  }
+
+  async function locked<T>(
+    uuid: string,
+    createDir: boolean,
+    missing: T,
+    task: (held: HeldLock) => Promise<T>,
+  ): Promise<T> {
+    const held = await lock(uuid, createDir)
+    if (held === undefined) return missing
+    try {
+      return await task(held)
+    } finally {
+      await held.release()
+    }
+  }
+
+  return {
+    dir,
+    manifestPath: (uuid) => manifestPath(parseUuid(uuid)),
+    lockPath: (uuid) => lockPath(parseUuid(uuid)),
+
+    async get(uuid) {
+      const id = parseUuid(uuid)
+      // No lock: manifests are replaced by rename, so a reader sees a whole old or new file.
+      return readManifest(manifestPath(id), id)
+    },
+
+    async update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
+      const id = parseUuid(uuid)
+      const path = manifestPath(id)
+      return queue.run(path, () =>
+        locked(id, true, undefined, async (held) => {
+          // A corrupt file throws here: fn must not overwrite what it could not see.
+          const current = await readManifest(path, id)
+          const next = fn(current)
+          if (next === current) return current
+          if (next === undefined) {
+            await held.verify()
+            await removeFile(path)
+            return undefined
+          }
+          const text = serializeManifest(next, id, path)
+          await writeFileAtomic(dir, id, path, text, () => held.verify())
+          // What `get` would return now, and an object the caller does not share with fn.
+          return JSON.parse(text) as PatchManifest
+        }),
+      )
+    },
+
+    async delete(uuid) {
+      const id = parseUuid(uuid)
+      const path = manifestPath(id)
+      return queue.run(path, () =>
+        locked(id, false, false, async (held) => {
+          await held.verify()
+          return removeFile(path)
+        }),
+      )
+    },
+
+    async list() {
+      let names: string[]
+      try {
+        names = await readdir(dir)
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if (code === 'ENOENT') return []
+        throw new PatchBackupError(
+          'MANIFEST_UNREADABLE',
+          `Cannot list the patch manifests in ${dir}: ${(error as Error).message}. Check that it is a directory this user can read.`,
+          { path: dir, cause: error },
+        )
+      }
+      const uuids: string[] = []
+      for (const name of names) {
+        const uuid = uuidOfFileName(name)
+        if (uuid !== undefined) uuids.push(uuid)
+      }
+      return uuids.sort()
+    },
+  }
+}
+
+/** Deletes a manifest; `false` when there was none. */
+async function removeFile(path: string): Promise<boolean> {
+  try {
+    await unlink(path)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw unwritable(path, 'delete', error)
+  }
+}

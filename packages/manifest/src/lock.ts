@@ -1,0 +1,109 @@
+import { stat } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { PatchBackupError } from '@patch-backup/core'
+import lockfile from 'proper-lockfile'
+
+export const DEFAULT_LOCK_STALE_MS = 5_000
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000
+/** proper-lockfile raises anything lower to this. */
+export const MIN_LOCK_STALE_MS = 2_000
+
+const FIRST_RETRY_MS = 2
+const MAX_RETRY_MS = 100
+
+export interface LockRequest {
+  /** The file the lock protects (the manifest); it need not exist. Absolute. */
+  target: string
+  /** The lock directory proper-lockfile creates with `mkdir`. */
+  lockPath: string
+  staleMs: number
+  timeoutMs: number
+}
+
+export interface HeldLock {
+  readonly lockPath: string
+  /**
+   * Rejects with LOCK_COMPROMISED if the lock was lost: proper-lockfile noticed (its refresh
+   * found the lock gone or changed), or the lock directory is no longer the one this process
+   * created. The second check covers two waiters taking over one stale lock at once, where the
+   * later one removes the earlier one's fresh lock; proper-lockfile would notice only at its
+   * next refresh, seconds later.
+   */
+  verify(): Promise<void>
+  /** Never throws: a lock that cannot be removed goes stale and is taken over. */
+  release(): Promise<void>
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code
+}
+
+/**
+ * Takes the cross-process lock, polling with a short, growing, jittered delay until
+ * `timeoutMs` has passed. proper-lockfile's own `retries` counts attempts, not time,
+ * so the deadline is kept here. Rejects with the raw fs error for anything but a held
+ * lock (ENOENT when the directory is missing: the caller creates it and retries).
+ */
+export async function acquireLock(request: LockRequest): Promise<HeldLock> {
+  const { target, lockPath, staleMs, timeoutMs } = request
+  const deadline = Date.now() + timeoutMs
+  let compromised: Error | undefined
+  let delay = FIRST_RETRY_MS
+  for (;;) {
+    try {
+      const release = await lockfile.lock(target, {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: staleMs,
+        retries: 0,
+        // The default rethrows from a timer, which would crash the process. It can even fire
+        // after release (an mtime refresh racing the rmdir), so it only records.
+        onCompromised: (error) => {
+          compromised = error
+        },
+      })
+      // Started now, awaited by verify(): it runs alongside the caller's read, off the hot path.
+      // Inode and birth time: an inode number alone may be reused by the replacing directory.
+      const identity = (stats: { ino: number; birthtimeMs: number }) =>
+        `${stats.ino}:${stats.birthtimeMs}`
+      const created = stat(lockPath).then(identity, () => undefined)
+      const lost = (cause: Error) =>
+        new PatchBackupError(
+          'LOCK_COMPROMISED',
+          `Lost the lock ${lockPath} while updating ${target}: ${cause.message}. This process stalled for longer than ${staleMs} ms or the lock was removed, so another process may hold it now; nothing was changed, retry the operation.`,
+          { path: lockPath, cause },
+        )
+      return {
+        lockPath,
+        async verify() {
+          if (compromised !== undefined) throw lost(compromised)
+          const [mine, now] = await Promise.all([created, stat(lockPath).catch((e: Error) => e)])
+          if (compromised !== undefined) throw lost(compromised)
+          if (now instanceof Error) throw lost(now)
+          if (mine !== undefined && identity(now) !== mine) {
+            throw lost(new Error('the lock directory was replaced by another process'))
+          }
+        },
+        async release() {
+          try {
+            await release()
+          } catch {
+            // ERELEASED after a compromise, or an rmdir failure: the lock then goes stale.
+          }
+        },
+      }
+    } catch (error) {
+      if (errnoCode(error) !== 'ELOCKED') throw error
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        throw new PatchBackupError(
+          'LOCK_TIMEOUT',
+          `Timed out after ${timeoutMs} ms waiting for the lock ${lockPath} on ${target}. Another process is updating this patch; retry when it is done. A lock left by a process that died is taken over once it is ${staleMs} ms old; if no patch-backup process is running and the lock stays, delete ${lockPath}.`,
+          { path: lockPath, cause: error },
+        )
+      }
+      await sleep(Math.min(left, delay * (0.5 + Math.random())))
+      delay = Math.min(delay * 2, MAX_RETRY_MS)
+    }
+  }
+}

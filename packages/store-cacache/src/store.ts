@@ -1,0 +1,178 @@
+import type { FileHandle } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import {
+  asStoreError,
+  type BackupStore,
+  integrityMismatch,
+  KeyedQueue,
+  PatchBackupError,
+  type PutResult,
+  VerifyingStream,
+} from '@patch-backup/core'
+import cacache from 'cacache'
+import {
+  contentExists,
+  errorCode,
+  freeContentIfUnreferenced,
+  insertIndexEntry,
+  listIndexEntries,
+  openContent,
+  placeContent,
+  writeTemp,
+} from './content.js'
+import { contentPathFor, tmpPathFor } from './paths.js'
+
+export interface CacacheStoreOptions {
+  /** The cacache directory itself, e.g. `~/.socket/_cacache`. Created on first write. */
+  path: string
+}
+
+export interface CacacheStore extends BackupStore {
+  /** The absolute cacache directory. */
+  readonly path: string
+  keys(prefix: string): AsyncIterable<string>
+}
+
+// `@types/cacache` leaves out rm.entry's options; cacache 20 takes `{ removeFully }`.
+const removeIndexEntry = cacache.rm.entry as (
+  cachePath: string,
+  key: string,
+  opts: { removeFully: boolean },
+) => Promise<unknown>
+
+/** cacache's own integrity failures (EINTEGRITY) become ours; anything else that is not ours is STORE_ERROR. */
+function translate(error: unknown, integrity: string, action: string): PatchBackupError {
+  if (error instanceof PatchBackupError) return error
+  if (errorCode(error) === 'EINTEGRITY') {
+    const found = (error as { found?: unknown; sri?: unknown }).found
+    const mismatch = integrityMismatch(
+      integrity,
+      found === undefined ? 'different bytes' : String(found),
+    )
+    Object.defineProperty(mismatch, 'cause', { value: error, configurable: true, writable: true })
+    return mismatch
+  }
+  return asStoreError(error, action)
+}
+
+/** A stream of the file behind `handle` that fails with INTEGRITY_MISMATCH unless the bytes hash to `integrity`. */
+function readVerified(handle: FileHandle, integrity: string, verifying: VerifyingStream): Readable {
+  const source = handle.createReadStream() // closes the handle at its end or when destroyed
+  source.on('error', (error) => verifying.destroy(translate(error, integrity, 'read stored bytes')))
+  verifying.on('close', () => source.destroy())
+  source.pipe(verifying)
+  return verifying
+}
+
+async function lookUp(cachePath: string, key: string) {
+  // memoize: false, so an entry another caller memoized in this process cannot shadow the disk.
+  return cacache.get.info(cachePath, key, { memoize: false })
+}
+
+/**
+ * A `BackupStore` on a cacache directory, compatible with stores written by plain `cacache.put`
+ * (`content-v2/sha256/…` content, `index-v5/…` index). Keys are opaque strings.
+ */
+export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
+  if (typeof options?.path !== 'string' || options.path.length === 0) {
+    throw new PatchBackupError(
+      'INVALID_OPTIONS',
+      'createCacacheStore needs { path }: the cacache directory to use.',
+    )
+  }
+  const cachePath = resolve(options.path)
+  // One operation per key at a time in this process (so two removes of one key do not both say true).
+  const perKey = new KeyedQueue()
+
+  async function put(key: string, data: Readable | Uint8Array): Promise<PutResult> {
+    const tmp = tmpPathFor(cachePath)
+    try {
+      const result = await writeTemp(tmp, data)
+      const target = contentPathFor(cachePath, result.integrity)
+      await placeContent(cachePath, tmp, target, result.size)
+      await insertIndexEntry(cachePath, key, result)
+      // The entry is visible now; a remover that parked these bytes before seeing it may not put them
+      // back, so re-link them from the scratch file (see the protocol in content.ts).
+      await placeContent(cachePath, tmp, target, result.size)
+      return result
+    } catch (error) {
+      throw asStoreError(error, `store ${key}`)
+    } finally {
+      await rm(tmp, { force: true }).catch(() => {})
+    }
+  }
+
+  async function open(key: string, integrity: string): Promise<Readable | undefined> {
+    // Unsupported or malformed integrity strings fail here with INTEGRITY_MISMATCH.
+    const verifying = new VerifyingStream(integrity)
+    let handle: FileHandle | undefined
+    try {
+      contentPathFor(cachePath, integrity)
+    } catch {
+      return undefined // well formed but impossible (e.g. a digest of the wrong length): nothing holds it
+    }
+    try {
+      handle = await openContent(cachePath, integrity)
+    } catch (error) {
+      throw translate(error, integrity, `open the bytes of ${key}`)
+    }
+    if (!handle) return undefined
+    return readVerified(handle, integrity, verifying)
+  }
+
+  async function has(key: string): Promise<boolean> {
+    try {
+      const entry = await lookUp(cachePath, key)
+      if (!entry?.integrity) return false
+      try {
+        contentPathFor(cachePath, entry.integrity)
+      } catch {
+        return false
+      }
+      return await contentExists(cachePath, entry.integrity)
+    } catch (error) {
+      throw asStoreError(error, `look up ${key}`)
+    }
+  }
+
+  async function remove(key: string, opts: { freeContent?: boolean } = {}): Promise<boolean> {
+    try {
+      const entry = await lookUp(cachePath, key)
+      if (!entry) return false
+      // removeFully deletes the key's bucket file instead of appending a tombstone, so buckets do not grow.
+      await removeIndexEntry(cachePath, key, { removeFully: true })
+      if (opts.freeContent && entry.integrity) {
+        try {
+          contentPathFor(cachePath, entry.integrity)
+        } catch {
+          return true // an entry we cannot locate content for: nothing to free
+        }
+        await freeContentIfUnreferenced(cachePath, entry.integrity)
+      }
+      return true
+    } catch (error) {
+      throw asStoreError(error, `remove ${key}`)
+    }
+  }
+
+  async function* keys(prefix: string): AsyncGenerator<string> {
+    try {
+      for await (const entry of listIndexEntries(cachePath)) {
+        if (entry.key.startsWith(prefix)) yield entry.key
+      }
+    } catch (error) {
+      throw asStoreError(error, 'list keys')
+    }
+  }
+
+  return {
+    path: cachePath,
+    put: (key, data) => perKey.run(key, () => put(key, data)),
+    open,
+    has,
+    remove: (key, opts) => perKey.run(key, () => remove(key, opts)),
+    keys,
+  }
+}
