@@ -416,6 +416,90 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
       })
     })
 
+    describe('verify, repair and gc', () => {
+      it('verifies every stored file of every patch', async () => {
+        await backups.createBackups(UUID, [LODASH, 'node_modules/lodash/package.json'])
+        await backups.createBackup('other', LODASH)
+        await expect(backups.verify()).resolves.toEqual({
+          patches: 2,
+          files: 3,
+          ok: 3,
+          problems: [],
+        })
+        await expect(backups.verify('other')).resolves.toMatchObject({
+          patches: 1,
+          files: 1,
+          ok: 1,
+        })
+        await expect(backups.verify('unknown')).resolves.toEqual({
+          patches: 0,
+          files: 0,
+          ok: 0,
+          problems: [],
+        })
+      })
+
+      it('names each corrupt or missing file', async (ctx) => {
+        if (!fixture.store.corrupt || !fixture.store.lose) ctx.skip()
+        await write('c.js', 'will rot')
+        await write('d.js', 'will vanish')
+        const { files } = await backups.createBackups(UUID, [LODASH, 'c.js', 'd.js'])
+        await fixture.store.corrupt!(files['c.js']!.integrity)
+        await fixture.store.lose!(files['d.js']!.integrity)
+        const report = await backups.verify(UUID)
+        expect(report).toMatchObject({ patches: 1, files: 3, ok: 1 })
+        expect(report.problems.map((p) => [p.path, p.code])).toEqual([
+          ['c.js', 'INTEGRITY_MISMATCH'],
+          ['d.js', 'BLOB_MISSING'],
+        ])
+      })
+
+      it('repair drops only the broken entries', async (ctx) => {
+        if (!fixture.store.lose) ctx.skip()
+        await write('d.js', 'will vanish')
+        const { files } = await backups.createBackups(UUID, [LODASH, 'd.js'])
+        await fixture.store.lose!(files['d.js']!.integrity)
+        const repaired = await backups.repair()
+        expect(repaired.dropped.map((p) => p.path)).toEqual(['d.js'])
+        await expect(backups.listBackups(UUID)).resolves.toEqual([LODASH])
+        await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(files[LODASH])
+        await expect(backups.verify()).resolves.toMatchObject({ problems: [] })
+      })
+
+      it('gc frees what no manifest references and keeps every live backup', async () => {
+        const live = await backups.createBackup(UUID, LODASH)
+        await write('crashed.js', 'bytes of a backup that never reached its manifest')
+        await backups.createBackup('crashed', 'crashed.js')
+        const orphan = await backups.getBackupInfo('crashed', 'crashed.js')
+        // Simulate a crash between the store write and the manifest write.
+        await fixture.manifests.repo.delete('crashed')
+        const report = await backups.gc()
+        if (fixture.store.store.keys) expect(report.removedKeys).toBe(1)
+        if (fixture.store.holdsContent && fixture.store.store.keys) {
+          await expect(fixture.store.holdsContent(orphan!.integrity)).resolves.toBe(false)
+          await expect(fixture.store.holdsContent(live.integrity)).resolves.toBe(true)
+        }
+        await write(LODASH, 'patched')
+        await backups.restoreBackup(UUID, LODASH)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0, removedBlobs: 0 })
+      })
+
+      it('verify reports a damaged manifest and goes on with the rest', async (ctx) => {
+        if (!fixture.manifests.corrupt) ctx.skip()
+        await backups.createBackup('broken', LODASH)
+        await backups.createBackup('fine', LODASH)
+        await fixture.manifests.corrupt!('broken')
+        const report = await backups.verify()
+        expect(report.ok).toBe(1)
+        expect(report.problems).toEqual([
+          expect.objectContaining({ uuid: 'broken', code: 'MANIFEST_CORRUPT' }),
+        ])
+        // gc must not free the keys of a manifest it cannot read.
+        await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0 })
+      })
+    })
+
     describe('damaged manifests', () => {
       it('throws MANIFEST_CORRUPT for that patch and keeps the others working', async (ctx) => {
         if (!fixture.manifests.corrupt) ctx.skip()

@@ -16,6 +16,7 @@ export {
   VerifyingStream,
 } from './integrity.js'
 export { KeyedQueue } from './keyed-queue.js'
+export type { Maintenance } from './maintenance.js'
 export {
   createMemoryManifestRepository,
   type MemoryManifestRepository,

@@ -7,6 +7,7 @@ import { asStoreError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { VerifyingStream } from './integrity.js'
 import { KeyedQueue } from './keyed-queue.js'
+import { createMaintenance, type Maintenance } from './maintenance.js'
 import { assertSourceInside, ensureParentInside, writeAtomically } from './safe-target.js'
 import type {
   BackupInfo,
@@ -30,7 +31,7 @@ export interface PatchBackupsOptions {
   concurrency?: number
 }
 
-export interface PatchBackups {
+export interface PatchBackups extends Maintenance {
   createBackup(uuid: string, filePath: string, options?: CreateBackupOptions): Promise<BackupInfo>
   createBackups(
     uuid: string,
@@ -189,6 +190,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   }
 
   const service: PatchBackups = {
+    ...createMaintenance({ store, manifests, concurrency }),
+
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
       const file = resolveProjectFile(root, filePath)

@@ -42,6 +42,8 @@ export interface BackupStore {
   remove(key: string, opts?: { freeContent?: boolean }): Promise<boolean>
   /** Every key that starts with `prefix`. */
   keys?(prefix: string): AsyncIterable<string>
+  /** Frees bytes that no key references any more (left by crashes or overwrites). */
+  collectGarbage?(): Promise<{ removedBlobs: number; freedBytes: number }>
 }
 
 export type ManifestUpdater = (current: PatchManifest | undefined) => PatchManifest | undefined
@@ -80,4 +82,30 @@ export interface RestoreAllResult {
   restored: string[]
   failed: string[]
   errors: FileError[]
+}
+
+export interface VerifyProblem {
+  uuid: string
+  /** The file, when the problem is one file's backup rather than the whole manifest. */
+  path?: string
+  code: string
+  message: string
+}
+
+export interface VerifyReport {
+  patches: number
+  files: number
+  ok: number
+  problems: VerifyProblem[]
+}
+
+export interface RepairReport extends VerifyReport {
+  /** Manifest entries dropped because their bytes were gone or corrupt. */
+  dropped: VerifyProblem[]
+}
+
+export interface GcReport {
+  removedKeys: number
+  removedBlobs: number
+  freedBytes: number
 }

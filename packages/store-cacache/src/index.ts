@@ -1,4 +1,9 @@
 export {
+  type CollectGarbageOptions,
+  type CollectGarbageResult,
+  collectGarbage,
+} from './collect-garbage.js'
+export {
   contentExists,
   freeContentIfUnreferenced,
   type IndexEntry,

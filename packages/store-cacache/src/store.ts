@@ -12,6 +12,7 @@ import {
   VerifyingStream,
 } from '@patch-backup/core'
 import cacache from 'cacache'
+import { type CollectGarbageResult, collectGarbage } from './collect-garbage.js'
 import {
   contentExists,
   errorCode,
@@ -33,6 +34,8 @@ export interface CacacheStore extends BackupStore {
   /** The absolute cacache directory. */
   readonly path: string
   keys(prefix: string): AsyncIterable<string>
+  /** Frees unreferenced content and clears scratch files older than an hour (see collect-garbage.ts). */
+  collectGarbage(): Promise<CollectGarbageResult>
 }
 
 // `@types/cacache` leaves out rm.entry's options; cacache 20 takes `{ removeFully }`.
@@ -174,5 +177,6 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     has,
     remove: (key, opts) => perKey.run(key, () => remove(key, opts)),
     keys,
+    collectGarbage: () => collectGarbage(cachePath),
   }
 }

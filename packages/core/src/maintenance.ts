@@ -1,0 +1,172 @@
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import pMap from 'p-map'
+import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
+import { PatchBackupError } from './errors.js'
+import { VerifyingStream } from './integrity.js'
+import type {
+  BackupInfo,
+  BackupStore,
+  GcReport,
+  ManifestRepository,
+  PatchManifest,
+  RepairReport,
+  VerifyProblem,
+  VerifyReport,
+} from './types.js'
+import { parseUuid } from './uuid.js'
+
+export interface Maintenance {
+  /** Re-hashes every stored blob of one patch (or all) and reports what is corrupt or missing. */
+  verify(uuid?: string): Promise<VerifyReport>
+  /** `verify`, then drops the manifest entries whose bytes are gone or corrupt. Sound entries are not rewritten. */
+  repair(uuid?: string): Promise<RepairReport>
+  /** Frees store keys and bytes that no manifest references. */
+  gc(): Promise<GcReport>
+}
+
+interface MaintenanceDeps {
+  store: BackupStore
+  manifests: ManifestRepository
+  concurrency: number
+}
+
+const discard = () =>
+  new Writable({
+    write(_chunk, _enc, done) {
+      done()
+    },
+  })
+
+function describe(error: unknown): { code: string; message: string } {
+  if (error instanceof PatchBackupError) return { code: error.code, message: error.message }
+  return { code: 'STORE_ERROR', message: error instanceof Error ? error.message : String(error) }
+}
+
+export function createMaintenance({ store, manifests, concurrency }: MaintenanceDeps): Maintenance {
+  async function checkFile(
+    uuid: string,
+    path: string,
+    entry: BackupInfo,
+  ): Promise<VerifyProblem | undefined> {
+    try {
+      const stream = await store.open(backupKey(uuid, path), entry.integrity)
+      if (!stream) {
+        return {
+          uuid,
+          path,
+          code: 'BLOB_MISSING',
+          message: `The stored bytes of ${path} (${entry.integrity}) are gone.`,
+        }
+      }
+      await pipeline(stream, new VerifyingStream(entry.integrity, entry.size), discard())
+      return undefined
+    } catch (error) {
+      return { uuid, path, ...describe(error) }
+    }
+  }
+
+  async function loadAll(uuid?: string) {
+    const uuids = uuid === undefined ? await manifests.list() : [parseUuid(uuid)]
+    const loaded: { uuid: string; manifest?: PatchManifest; problem?: VerifyProblem }[] = []
+    for (const id of uuids) {
+      try {
+        loaded.push({ uuid: id, manifest: await manifests.get(id) })
+      } catch (error) {
+        loaded.push({ uuid: id, problem: { uuid: id, ...describe(error) } })
+      }
+    }
+    return loaded
+  }
+
+  async function verify(uuid?: string): Promise<VerifyReport> {
+    const report: VerifyReport = { patches: 0, files: 0, ok: 0, problems: [] }
+    for (const { uuid: id, manifest, problem } of await loadAll(uuid)) {
+      if (problem) {
+        report.patches++
+        report.problems.push(problem)
+        continue
+      }
+      if (!manifest) continue
+      report.patches++
+      const paths = Object.keys(manifest.files).sort()
+      const results = await pMap(paths, (p) => checkFile(id, p, manifest.files[p] as BackupInfo), {
+        concurrency,
+      })
+      report.files += paths.length
+      for (const result of results) {
+        if (result) report.problems.push(result)
+        else report.ok++
+      }
+    }
+    return report
+  }
+
+  return {
+    verify,
+
+    async repair(uuid) {
+      const report = await verify(uuid)
+      const dropped: VerifyProblem[] = []
+      const byPatch = new Map<string, VerifyProblem[]>()
+      for (const problem of report.problems) {
+        if (
+          problem.path === undefined ||
+          !['BLOB_MISSING', 'INTEGRITY_MISMATCH'].includes(problem.code)
+        )
+          continue
+        byPatch.set(problem.uuid, [...(byPatch.get(problem.uuid) ?? []), problem])
+      }
+      for (const [id, problems] of byPatch) {
+        await manifests.update(id, (current) => {
+          if (!current) return current
+          const files = { ...current.files }
+          for (const problem of problems) {
+            // Drop only what was verified bad: an entry re-created since then is left alone.
+            if (files[problem.path as string] === undefined) continue
+            delete files[problem.path as string]
+            dropped.push(problem)
+          }
+          return { ...current, files }
+        })
+      }
+      return { ...report, dropped }
+    },
+
+    async gc() {
+      const report: GcReport = { removedKeys: 0, removedBlobs: 0, freedBytes: 0 }
+      if (store.keys) {
+        const loaded = await loadAll()
+        const live = new Set<string>()
+        const untouchable: string[] = []
+        for (const { uuid, manifest, problem } of loaded) {
+          // A manifest we cannot read may still reference its keys: keep them all.
+          if (problem) untouchable.push(patchKeyPrefix(uuid))
+          for (const path of Object.keys(manifest?.files ?? {})) live.add(backupKey(uuid, path))
+        }
+        const orphans: string[] = []
+        for await (const key of store.keys(BACKUP_KEY_PREFIX)) {
+          if (!live.has(key) && !untouchable.some((prefix) => key.startsWith(prefix)))
+            orphans.push(key)
+        }
+        for (const key of orphans) {
+          // Re-check just before removing: a backup may have recorded the key meanwhile.
+          const uuid = key.slice(BACKUP_KEY_PREFIX.length, key.lastIndexOf(':'))
+          const manifest = await manifests.get(uuid).catch(() => undefined)
+          const stillLive = Object.keys(manifest?.files ?? {}).some(
+            (path) => backupKey(uuid, path) === key,
+          )
+          if (stillLive) continue
+          // A store that can collect garbage frees (and counts) the bytes below, in one pass.
+          if (await store.remove(key, { freeContent: !store.collectGarbage })) report.removedKeys++
+        }
+      }
+      if (store.collectGarbage) {
+        const freed = await store.collectGarbage()
+        report.removedBlobs += freed.removedBlobs
+        report.freedBytes += freed.freedBytes
+      }
+      return report
+    },
+  }
+}

@@ -1,0 +1,97 @@
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { freeContentIfUnreferenced, listIndexEntries } from './content.js'
+import { CONTENT_DIR, contentPathFor, TMP_DIR } from './paths.js'
+
+export interface CollectGarbageOptions {
+  /** Scratch and trash files younger than this may belong to a call in progress. Default 1 hour. */
+  tmpMaxAgeMs?: number
+  now?: () => number
+}
+
+export interface CollectGarbageResult {
+  removedBlobs: number
+  freedBytes: number
+}
+
+const TRASH = /^patch-backup-trash-(sha1|sha256|sha384|sha512)-([0-9a-f]+)-/
+
+async function list(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => [])
+}
+
+function integrityOf(algorithm: string, hex: string): string {
+  return `${algorithm}-${Buffer.from(hex, 'hex').toString('base64')}`
+}
+
+/** Every content file on disk, as integrity + size: `content-v2/<alg>/<xx>/<yy>/<rest>`. */
+async function* contentFiles(
+  cachePath: string,
+): AsyncGenerator<{ integrity: string; size: number }> {
+  const root = join(cachePath, CONTENT_DIR)
+  for (const algorithm of await list(root)) {
+    for (const a of await list(join(root, algorithm))) {
+      for (const b of await list(join(root, algorithm, a))) {
+        for (const rest of await list(join(root, algorithm, a, b))) {
+          const info = await lstat(join(root, algorithm, a, b, rest)).catch(() => undefined)
+          if (info?.isFile())
+            yield { integrity: integrityOf(algorithm, a + b + rest), size: info.size }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Frees content no index entry references (left by overwrites, or by a crash between writing the
+ * bytes and the entry) and clears old scratch files. A parked trash file whose content is still
+ * referenced (a remover crashed mid-protocol) is put back instead of deleted.
+ */
+export async function collectGarbage(
+  cachePath: string,
+  options: CollectGarbageOptions = {},
+): Promise<CollectGarbageResult> {
+  const result: CollectGarbageResult = { removedBlobs: 0, freedBytes: 0 }
+  const referenced = new Set<string>()
+  for await (const entry of listIndexEntries(cachePath)) {
+    try {
+      referenced.add(contentPathFor(cachePath, entry.integrity))
+    } catch {
+      // an entry with an unusable integrity references nothing we can find
+    }
+  }
+  for await (const { integrity, size } of contentFiles(cachePath)) {
+    if (referenced.has(contentPathFor(cachePath, integrity))) continue
+    if (await freeContentIfUnreferenced(cachePath, integrity)) {
+      result.removedBlobs++
+      result.freedBytes += size
+    }
+  }
+
+  const now = options.now?.() ?? Date.now()
+  const maxAge = options.tmpMaxAgeMs ?? 60 * 60 * 1000
+  const tmp = join(cachePath, TMP_DIR)
+  for (const name of await list(tmp)) {
+    const file = join(tmp, name)
+    const info = await lstat(file).catch(() => undefined)
+    if (!info || now - info.mtimeMs < maxAge) continue
+    const trash = TRASH.exec(name)
+    if (trash) {
+      const integrity = integrityOf(trash[1] as string, trash[2] as string)
+      const target = contentPathFor(cachePath, integrity)
+      if (referenced.has(target) && !(await lstat(target).catch(() => undefined))) {
+        await mkdir(dirname(target), { recursive: true })
+        await rename(file, target)
+        continue
+      }
+      if (referenced.has(target)) {
+        // The content is back in place already; the parked copy is a duplicate.
+        await rm(file, { force: true })
+        continue
+      }
+    }
+    await rm(file, { force: true, recursive: true })
+    result.freedBytes += info.size
+  }
+  return result
+}
