@@ -12,3 +12,9 @@ export function backupKey(uuid: string, fileKey: string): string {
 export function patchKeyPrefix(uuid: string): string {
   return `${BACKUP_KEY_PREFIX}${uuid}:`
 }
+
+/** The store key of the bytes a restore replaced (kept so `undoRestore` can put them back). */
+export function snapshotKey(uuid: string, fileKey: string): string {
+  const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
+  return `${BACKUP_KEY_PREFIX}${uuid}:snapshot-${digest}`
+}

@@ -15,6 +15,11 @@ export type PatchBackupErrorCode =
   | 'LOCK_COMPROMISED'
   | 'STORE_ERROR'
   | 'NO_HOME'
+  | 'QUOTA_EXCEEDED'
+  | 'DECRYPT_FAILED'
+  | 'INVALID_KEY'
+  | 'INVALID_CONFIG'
+  | 'UNSUPPORTED'
   | (string & {})
 
 export interface PatchBackupErrorOptions {
@@ -51,7 +56,7 @@ export function isPatchBackupError(
 /** Wraps anything thrown by an adapter that is not already ours as STORE_ERROR. */
 export function asStoreError(error: unknown, action: string): PatchBackupError {
   if (error instanceof PatchBackupError) return error
-  const detail = error instanceof Error ? error.message : String(error)
+  const detail = (error instanceof Error ? error.message : String(error)).replace(/\.+$/, '')
   return new PatchBackupError(
     'STORE_ERROR',
     `The backup store failed to ${action}: ${detail}. Check that the store is reachable and writable, then retry.`,

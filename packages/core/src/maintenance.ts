@@ -4,6 +4,8 @@ import pMap from 'p-map'
 import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
 import { PatchBackupError } from './errors.js'
 import { VerifyingStream } from './integrity.js'
+import { recordedContent } from './recorded-content.js'
+import { storeKeysOf } from './restore-journal.js'
 import type {
   BackupInfo,
   BackupStore,
@@ -135,14 +137,16 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
 
     async gc() {
       const report: GcReport = { removedKeys: 0, removedBlobs: 0, freedBytes: 0 }
+      const loaded = await loadAll()
+      // Bytes a manifest records stay even when no key points at them any more.
+      const stillNeeded = recordedContent(loaded.map((l) => l.manifest))
       if (store.keys) {
-        const loaded = await loadAll()
         const live = new Set<string>()
         const untouchable: string[] = []
         for (const { uuid, manifest, problem } of loaded) {
           // A manifest we cannot read may still reference its keys: keep them all.
           if (problem) untouchable.push(patchKeyPrefix(uuid))
-          for (const path of Object.keys(manifest?.files ?? {})) live.add(backupKey(uuid, path))
+          for (const key of storeKeysOf(uuid, manifest)) live.add(key)
         }
         const orphans: string[] = []
         for await (const key of store.keys(BACKUP_KEY_PREFIX)) {
@@ -153,16 +157,15 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
           // Re-check just before removing: a backup may have recorded the key meanwhile.
           const uuid = key.slice(BACKUP_KEY_PREFIX.length, key.lastIndexOf(':'))
           const manifest = await manifests.get(uuid).catch(() => undefined)
-          const stillLive = Object.keys(manifest?.files ?? {}).some(
-            (path) => backupKey(uuid, path) === key,
-          )
+          const stillLive = storeKeysOf(uuid, manifest).includes(key)
           if (stillLive) continue
           // A store that can collect garbage frees (and counts) the bytes below, in one pass.
-          if (await store.remove(key, { freeContent: !store.collectGarbage })) report.removedKeys++
+          if (await store.remove(key, { freeContent: !store.collectGarbage, stillNeeded }))
+            report.removedKeys++
         }
       }
       if (store.collectGarbage) {
-        const freed = await store.collectGarbage()
+        const freed = await store.collectGarbage({ stillNeeded })
         report.removedBlobs += freed.removedBlobs
         report.freedBytes += freed.freedBytes
       }

@@ -37,6 +37,10 @@ export function createMemoryStore(): MemoryStore {
         })(),
       )
     },
+    async openKey(key) {
+      const integrity = keys.get(key)
+      return integrity === undefined ? undefined : this.open(key, integrity)
+    },
     async has(key) {
       const integrity = keys.get(key)
       return integrity !== undefined && blobs.has(integrity)
@@ -45,7 +49,12 @@ export function createMemoryStore(): MemoryStore {
       const integrity = keys.get(key)
       if (integrity === undefined) return false
       keys.delete(key)
-      if (opts?.freeContent && ![...keys.values()].includes(integrity)) blobs.delete(integrity)
+      if (
+        opts?.freeContent &&
+        ![...keys.values()].includes(integrity) &&
+        !(await opts.stillNeeded?.(integrity))
+      )
+        blobs.delete(integrity)
       return true
     },
     async *keys(prefix) {

@@ -5,10 +5,23 @@ import pMap from 'p-map'
 import { backupKey } from './backup-key.js'
 import { asStoreError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
-import { VerifyingStream } from './integrity.js'
 import { KeyedQueue } from './keyed-queue.js'
+import type { StorageLimits } from './limits.js'
 import { createMaintenance, type Maintenance } from './maintenance.js'
-import { assertSourceInside, ensureParentInside, writeAtomically } from './safe-target.js'
+import type { PruneOptions, PruneResult } from './prune.js'
+import { lazyRecordedContent } from './recorded-content.js'
+import { journalOf, type Snapshot, storeKeysOf } from './restore-journal.js'
+import {
+  createRestoreTransactions,
+  type FileStatus,
+  type RecoverResult,
+  type RestoreAllOptions,
+  type RestoreOptions,
+  toFileError,
+} from './restore-transaction.js'
+import type { RetentionPolicy } from './retention.js'
+import { assertSourceInside } from './safe-target.js'
+import { createServicePolicies } from './service-policies.js'
 import type {
   BackupInfo,
   BackupStore,
@@ -17,7 +30,9 @@ import type {
   FileError,
   ManifestRepository,
   PatchManifest,
+  RecordPatchedResult,
   RestoreAllResult,
+  UndoResult,
 } from './types.js'
 import { type PatchUuid, parseUuid } from './uuid.js'
 
@@ -29,6 +44,10 @@ export interface PatchBackupsOptions {
   now?: () => Date
   /** Files read or written at once by batch calls. Default 8. */
   concurrency?: number
+  /** Size caps checked before a file is stored; `QUOTA_EXCEEDED` when crossed (see limits.ts). */
+  limits?: StorageLimits
+  /** Automatic retention: this prune policy runs after backups, at most once per `intervalMs`. */
+  retention?: RetentionPolicy
 }
 
 export interface PatchBackups extends Maintenance {
@@ -38,24 +57,32 @@ export interface PatchBackups extends Maintenance {
     filePaths: readonly string[],
     options?: CreateBackupOptions,
   ): Promise<CreateBackupsResult>
-  restoreBackup(uuid: string, filePath: string): Promise<boolean>
-  restoreAllBackups(uuid: string): Promise<RestoreAllResult>
+  /** Restores one file; with recorded patched bytes, refuses a drifted file (`DRIFTED`) unless `force`. */
+  restoreBackup(uuid: string, filePath: string, options?: RestoreOptions): Promise<boolean>
+  /** Every file of the patch; `{ atomic: true }` makes it all or nothing. */
+  restoreAllBackups(uuid: string, options?: RestoreAllOptions): Promise<RestoreAllResult>
+  /** Each file as original / patched / drifted / modified / missing; `undefined` for an unknown patch. */
+  status(uuid: string): Promise<FileStatus[] | undefined>
+  /** Records the current (just patched) bytes of the files, so drift can be told from the patch. */
+  recordPatched(
+    uuid: string,
+    filePaths?: readonly string[],
+  ): Promise<RecordPatchedResult | undefined>
+  /** Puts back what the last atomic or forced restore replaced. */
+  undoRestore(uuid: string): Promise<UndoResult>
+  /** Finishes or undoes a restore a crash interrupted; `undefined` when none was in flight. */
+  recover(uuid: string): Promise<RecoverResult | undefined>
   listBackups(uuid: string): Promise<string[] | undefined>
   getBackupInfo(uuid: string, filePath: string): Promise<BackupInfo | undefined>
   getPatchMetadata(uuid: string): Promise<PatchManifest | undefined>
   hasBackup(uuid: string, filePath: string): Promise<boolean>
   listAllPatches(): Promise<string[]>
   cleanupBackups(uuid: string): Promise<boolean>
+  /** Removes the oldest patches by age, size or count, and frees the bytes only they used. */
+  prune(options: PruneOptions): Promise<PruneResult>
 }
 
 export const DEFAULT_CONCURRENCY = 8
-
-function toFileError(filePath: string, error: unknown): FileError {
-  if (error instanceof PatchBackupError)
-    return { path: filePath, code: error.code, message: error.message }
-  const message = error instanceof Error ? error.message : String(error)
-  return { path: filePath, code: 'UNEXPECTED', message }
-}
 
 function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
   const reason =
@@ -68,16 +95,36 @@ function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
   )
 }
 
-function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
-  if (error instanceof PatchBackupError) return error
-  const reason =
-    (error as NodeJS.ErrnoException)?.code ??
-    (error instanceof Error ? error.message : String(error))
+/** A store failure while backing up `file`: names the file; the store's own message says where it writes. */
+function storeFailed(file: ProjectFile, error: unknown): PatchBackupError {
+  const wrapped = asStoreError(error, `store ${file.key}`)
+  if (wrapped.code !== 'STORE_ERROR' || wrapped.path !== undefined) return wrapped
   return new PatchBackupError(
-    'TARGET_UNWRITABLE',
-    `Cannot write ${file.absolute} (${reason}). Check the permissions of its directory; the file was left as it was.`,
-    { cause: error, path: file.key },
+    'STORE_ERROR',
+    `Cannot back up ${file.absolute}. ${wrapped.message}`,
+    {
+      cause: wrapped.cause ?? error,
+      path: file.key,
+    },
   )
+}
+
+/** Files up to this size go to the store as one buffer: one read instead of a stream's round trips. */
+const SMALL_FILE_BYTES = 1024 * 1024
+
+/** The whole file when it still has at most `size` bytes; `undefined` when it grew (then it is streamed). */
+async function readSmall(
+  handle: Awaited<ReturnType<typeof open>>,
+  size: number,
+): Promise<Buffer | undefined> {
+  const buffer = Buffer.allocUnsafe(size + 1)
+  let filled = 0
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return filled > size ? undefined : buffer.subarray(0, filled)
 }
 
 export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
@@ -93,6 +140,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   }
   // Mutations of one patch run one at a time in this process; the repository locks across processes.
   const patchQueue = new KeyedQueue()
+  const policies = createServicePolicies({
+    ...options,
+    store,
+    manifests,
+    now,
+    concurrency,
+    queue: patchQueue,
+  })
   let realRootPromise: Promise<string> | undefined
   const realRoot = () => {
     realRootPromise ??= import('node:fs/promises').then((fs) => fs.realpath(root)).catch(() => root)
@@ -114,24 +169,40 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const info = await handle.stat()
       if (!info.isFile()) throw unreadable(file, new Error('not a regular file'))
       mode = info.mode & 0o7777
+      const room = await policies.quota?.reserve(uuid, file.key, info.size)
       let readError: unknown
-      const source = handle.createReadStream({ autoClose: false })
-      source.on('error', (error) => {
-        readError = error
-      })
-      let stored: { integrity: string; size: number }
+      let small: Buffer | undefined
+      try {
+        small = info.size <= SMALL_FILE_BYTES ? await readSmall(handle, info.size) : undefined
+      } catch (error) {
+        room?.release()
+        throw unreadable(file, error)
+      }
+      let source: Buffer | ReturnType<typeof handle.createReadStream>
+      if (small) source = small
+      else {
+        // 1 MiB chunks: a sixteenth of the default's round trips through the hash and the store.
+        source = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })
+        source.on('error', (error) => {
+          readError = error
+        })
+      }
+      let stored: { integrity: string; size: number; storedSize?: number }
       try {
         stored = await store.put(backupKey(uuid, file.key), source)
       } catch (error) {
+        room?.release()
         if (readError !== undefined) throw unreadable(file, readError)
-        throw asStoreError(error, `store ${file.key}`)
+        throw storeFailed(file, error)
       }
+      room?.commit(stored.integrity, stored.size, stored.storedSize)
       return {
         integrity: stored.integrity,
         size: stored.size,
         backedUpAt: now().toISOString(),
         originalPath: file.key,
         mode,
+        ...(stored.storedSize !== undefined && { storedSize: stored.storedSize }),
       }
     } finally {
       await handle.close()
@@ -159,34 +230,21 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return manifests.get(uuid)
   }
 
-  async function restoreFile(uuid: PatchUuid, file: ProjectFile, entry: BackupInfo): Promise<void> {
-    try {
-      await ensureParentInside(root, await realRoot(), file.absolute)
-    } catch (error) {
-      throw unwritable(file, error)
-    }
-    let stream: Awaited<ReturnType<BackupStore['open']>>
-    try {
-      stream = await store.open(backupKey(uuid, file.key), entry.integrity)
-    } catch (error) {
-      throw asStoreError(error, `read the backup of ${file.key}`)
-    }
-    if (!stream) {
-      throw new PatchBackupError(
-        'BLOB_MISSING',
-        `The stored bytes of ${file.key} (${entry.integrity}) are gone from the store. The file was left as it was; run 'patch-backup verify' to check the rest.`,
-        { path: file.key },
-      )
-    }
-    try {
-      await writeAtomically(file.absolute, stream, entry.mode, [
-        new VerifyingStream(entry.integrity, entry.size),
-      ])
-    } catch (error) {
-      stream.destroy()
-      if (error instanceof PatchBackupError) throw error
-      throw unwritable(file, error)
-    }
+  const transactions = createRestoreTransactions({
+    store,
+    manifests,
+    root,
+    realRoot,
+    now,
+    concurrency,
+  })
+
+  /** The manifest, after finishing or undoing any restore a crash left in flight. */
+  async function settledManifest(uuid: PatchUuid): Promise<PatchManifest | undefined> {
+    const manifest = await readManifest(uuid)
+    if (!journalOf(manifest)) return manifest
+    await patchQueue.run(uuid, () => transactions.recover(uuid))
+    return readManifest(uuid)
   }
 
   const service: PatchBackups = {
@@ -222,11 +280,19 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return patchQueue.run(id, async () => {
         const existing = opts.overwrite ? undefined : (await readManifest(id))?.files
         const unique = [...new Map(files.map((f) => [f.key, f])).values()]
+        const refusal = await policies.quota?.checkBatch(
+          id,
+          unique.filter((f) => !existing?.[f.key]),
+        )
         const stored = await pMap(
           unique,
           async (file) => {
             const kept = existing?.[file.key]
             if (kept) return kept
+            if (refusal) {
+              errors.push(toFileError(file.key, refusal))
+              return undefined
+            }
             try {
               return await storeFile(id, file)
             } catch (error) {
@@ -257,27 +323,37 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       })
     },
 
-    async restoreBackup(uuid, filePath) {
+    async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
       const file = resolveProjectFile(root, filePath)
-      const entry = (await readManifest(id))?.files[file.key]
+      const entry = (await settledManifest(id))?.files[file.key]
       if (!entry) return false
-      await restoreFile(id, file, entry)
+      const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
+      if (snapshot) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
       return true
     },
 
-    async restoreAllBackups(uuid) {
+    async restoreAllBackups(uuid, opts = {}) {
       const id = parseUuid(uuid)
       const result: RestoreAllResult = { restored: [], failed: [], errors: [] }
-      const manifest = await readManifest(id)
+      const manifest = await settledManifest(id)
       if (!manifest) return result
+      if (opts.atomic)
+        return patchQueue.run(id, () => transactions.restoreAtomic(id, manifest, opts))
       const keys = Object.keys(manifest.files).sort()
+      const kept: Record<string, Snapshot> = {}
       const outcomes = await pMap(
         keys,
         async (key) => {
           try {
             const entry = manifest.files[key] as BackupInfo
-            await restoreFile(id, resolveProjectFile(root, key), entry)
+            const { snapshot } = await transactions.restoreOne(
+              id,
+              resolveProjectFile(root, key),
+              entry,
+              opts,
+            )
+            if (snapshot) kept[key] = snapshot
             return undefined
           } catch (error) {
             return toFileError(key, error)
@@ -285,6 +361,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         },
         { concurrency },
       )
+      await transactions.rememberSnapshots(id, kept)
       keys.forEach((key, i) => {
         const error = outcomes[i]
         if (error) {
@@ -293,6 +370,35 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         } else result.restored.push(key)
       })
       return result
+    },
+
+    async status(uuid) {
+      const manifest = await settledManifest(parseUuid(uuid))
+      return manifest ? transactions.status(manifest) : undefined
+    },
+
+    async recordPatched(uuid, filePaths) {
+      const id = parseUuid(uuid)
+      return patchQueue.run(id, async () => {
+        const manifest = await settledManifest(id)
+        if (!manifest) return undefined
+        const { done, failed, errors } = await transactions.recordPatched(id, manifest, filePaths)
+        return { recorded: done, failed, errors }
+      })
+    },
+
+    async undoRestore(uuid) {
+      const id = parseUuid(uuid)
+      await settledManifest(id)
+      return patchQueue.run(id, async () => {
+        const { done, failed, errors } = await transactions.undo(id)
+        return { undone: done, failed, errors }
+      })
+    },
+
+    async recover(uuid) {
+      const id = parseUuid(uuid)
+      return patchQueue.run(id, () => transactions.recover(id))
     },
 
     async listBackups(uuid) {
@@ -318,6 +424,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return [...(await manifests.list())].sort()
     },
 
+    prune: (pruneOptions) => policies.prune(pruneOptions),
+
     async cleanupBackups(uuid) {
       const id = parseUuid(uuid)
       return patchQueue.run(id, async () => {
@@ -328,12 +436,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           return undefined
         })
         if (!removed) return false
+        policies.quota?.forget(id)
+        // Asked only before freeing bytes no other key uses: another manifest may still record them.
+        const stillNeeded = lazyRecordedContent(manifests)
         const failures: string[] = []
         await pMap(
-          Object.keys(removed.files),
+          storeKeysOf(id, removed),
           async (key) => {
             try {
-              await store.remove(backupKey(id, key), { freeContent: true })
+              await store.remove(key, { freeContent: true, stillNeeded })
             } catch (error) {
               failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`)
             }
@@ -350,5 +461,5 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       })
     },
   }
-  return service
+  return policies.wrap(service)
 }

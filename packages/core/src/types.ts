@@ -10,6 +10,8 @@ export interface BackupInfo {
   originalPath: string
   /** File mode (permission bits) at backup time; restored with the bytes. */
   mode?: number
+  /** Bytes the store keeps for this file when a decorator changed them (compressed, encrypted). */
+  storedSize?: number
   [extra: string]: unknown
 }
 
@@ -23,6 +25,8 @@ export interface PatchManifest {
 export interface PutResult {
   integrity: string
   size: number
+  /** Bytes actually stored, when a store decorator changed them (compression, encryption). */
+  storedSize?: number
 }
 
 /** Content-addressed bytes under string keys. */
@@ -36,14 +40,36 @@ export interface BackupStore {
   open(key: string, integrity: string): Promise<Readable | undefined>
   has(key: string): Promise<boolean>
   /**
-   * Forgets `key`. With `freeContent`, also frees its bytes when no other key references them.
-   * Resolves `false` when the key was not there.
+   * Opens whatever bytes `key` holds now, checked against the store's own record of them
+   * (the stream errors with `INTEGRITY_MISMATCH` on bad bytes), or `undefined` when the key or
+   * its bytes are gone. The store decorators (`withCompression`, `withEncryption`) need it from
+   * the store they wrap: the integrity the service asks for is that of the original bytes.
    */
-  remove(key: string, opts?: { freeContent?: boolean }): Promise<boolean>
+  openKey?(key: string): Promise<Readable | undefined>
+  /**
+   * Forgets `key`. With `freeContent`, also frees its bytes when no other key references them
+   * and `stillNeeded` (if given) does not claim them. Resolves `false` when the key was not there.
+   */
+  remove(key: string, opts?: RemoveOptions): Promise<boolean>
   /** Every key that starts with `prefix`. */
   keys?(prefix: string): AsyncIterable<string>
-  /** Frees bytes that no key references any more (left by crashes or overwrites). */
-  collectGarbage?(): Promise<{ removedBlobs: number; freedBytes: number }>
+  /** Frees bytes that no key references any more (left by crashes or overwrites), unless `stillNeeded` claims them. */
+  collectGarbage?(opts?: {
+    stillNeeded?: StillNeeded
+  }): Promise<{ removedBlobs: number; freedBytes: number }>
+}
+
+/**
+ * Asked by a store before it frees bytes that no key references any more: `true` keeps them.
+ * The service answers from the manifests, which stay the truth when a key no longer points at the
+ * bytes a manifest records (an `overwrite` backup whose manifest write failed or was killed).
+ */
+export type StillNeeded = (integrity: string) => boolean | Promise<boolean>
+
+export interface RemoveOptions {
+  /** Also free the key's bytes when no other key references them. */
+  freeContent?: boolean
+  stillNeeded?: StillNeeded
 }
 
 export type ManifestUpdater = (current: PatchManifest | undefined) => PatchManifest | undefined
@@ -80,6 +106,20 @@ export interface CreateBackupsResult {
 
 export interface RestoreAllResult {
   restored: string[]
+  failed: string[]
+  errors: FileError[]
+  /** Atomic restores only: a rename failed and every replaced target was put back. */
+  rolledBack?: boolean
+}
+
+export interface RecordPatchedResult {
+  recorded: string[]
+  failed: string[]
+  errors: FileError[]
+}
+
+export interface UndoResult {
+  undone: string[]
   failed: string[]
   errors: FileError[]
 }

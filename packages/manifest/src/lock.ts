@@ -3,6 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { PatchBackupError } from '@patch-backup/core'
 import lockfile from 'proper-lockfile'
 
+// proper-lockfile loads signal-exit, which listens for SIGXFSZ and, while it is the only listener,
+// re-raises it: a write past a file-size limit (`ulimit -f`) then kills the process instead of
+// failing with EFBIG, as it does in plain Node (which ignores SIGXFSZ). One listener of ours keeps
+// it an error the caller sees (MANIFEST_UNWRITABLE, STORE_ERROR, with the path).
+if (process.platform !== 'win32') process.on('SIGXFSZ', keepFileSizeLimitAnError)
+function keepFileSizeLimitAnError(): void {}
+
 export const DEFAULT_LOCK_STALE_MS = 5_000
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000
 /** proper-lockfile raises anything lower to this. */

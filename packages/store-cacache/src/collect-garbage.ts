@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import type { StillNeeded } from '@patch-backup/core'
 import { freeContentIfUnreferenced, listIndexEntries } from './content.js'
 import { CONTENT_DIR, contentPathFor, TMP_DIR } from './paths.js'
 
@@ -7,6 +8,8 @@ export interface CollectGarbageOptions {
   /** Scratch and trash files younger than this may belong to a call in progress. Default 1 hour. */
   tmpMaxAgeMs?: number
   now?: () => number
+  /** Asked before freeing content no index entry references: `true` keeps it (the service answers from its manifests). */
+  stillNeeded?: StillNeeded
 }
 
 export interface CollectGarbageResult {
@@ -62,6 +65,7 @@ export async function collectGarbage(
   }
   for await (const { integrity, size } of contentFiles(cachePath)) {
     if (referenced.has(contentPathFor(cachePath, integrity))) continue
+    if (await options.stillNeeded?.(integrity)) continue
     if (await freeContentIfUnreferenced(cachePath, integrity)) {
       result.removedBlobs++
       result.freedBytes += size
@@ -79,12 +83,13 @@ export async function collectGarbage(
     if (trash) {
       const integrity = integrityOf(trash[1] as string, trash[2] as string)
       const target = contentPathFor(cachePath, integrity)
-      if (referenced.has(target) && !(await lstat(target).catch(() => undefined))) {
+      const needed = referenced.has(target) || (await options.stillNeeded?.(integrity)) === true
+      if (needed && !(await lstat(target).catch(() => undefined))) {
         await mkdir(dirname(target), { recursive: true })
         await rename(file, target)
         continue
       }
-      if (referenced.has(target)) {
+      if (needed) {
         // The content is back in place already; the parked copy is a duplicate.
         await rm(file, { force: true })
         continue

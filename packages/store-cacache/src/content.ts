@@ -1,4 +1,4 @@
-import { constants, createWriteStream } from 'node:fs'
+import { constants, writeFile as writeFileCallback } from 'node:fs'
 import {
   copyFile,
   type FileHandle,
@@ -9,14 +9,16 @@ import {
   rename,
   rm,
   stat,
-  writeFile,
+  unlink,
 } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { promisify } from 'node:util'
 import { HashingStream, type PutResult, sha256Integrity } from '@patch-backup/core'
 import cacache from 'cacache'
 import { contentPathFor, TMP_DIR, tmpPathFor, trashPathFor, trashPrefixFor } from './paths.js'
+import { references } from './references.js'
 
 /** One live index entry, as `cacache.ls.stream` yields it. */
 export interface IndexEntry {
@@ -27,6 +29,9 @@ export interface IndexEntry {
   time: number
   metadata?: unknown
 }
+
+// One open, write, close: fs/promises' writeFile takes more thread-pool round trips.
+const writeFileOnce = promisify(writeFileCallback)
 
 /** Hard links are not available on every file system; these codes mean "copy instead". */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK'])
@@ -42,20 +47,38 @@ function ignoreMissing(error: unknown): undefined {
   throw error
 }
 
+/** Runs `task`; if it fails because the parent directory of `file` is missing, creates it and runs it again. */
+async function withParent<T>(file: string, task: () => Promise<T>): Promise<T> {
+  try {
+    return await task()
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error
+  }
+  await mkdir(dirname(file), { recursive: true })
+  return task()
+}
+
 /**
  * Writes `data` to the scratch file `tmp`, hashing it on the way (sha256), one chunk at a time.
- * A failing source rejects with the source's error.
+ * A failing source rejects with the source's error. The scratch directory is created only when
+ * missing (`cacache.verify` deletes it), so the common case costs no `mkdir`.
  */
 export async function writeTemp(tmp: string, data: Readable | Uint8Array): Promise<PutResult> {
-  await mkdir(dirname(tmp), { recursive: true })
   if (data instanceof Uint8Array) {
-    await writeFile(tmp, data, { flag: 'wx' })
+    await withParent(tmp, () => writeFileOnce(tmp, data, { flag: 'wx' }))
     return { integrity: sha256Integrity(data), size: data.byteLength }
   }
+  const handle = await withParent(tmp, () => open(tmp, 'wx'))
   const hashing = new HashingStream()
-  await pipeline(data, hashing, createWriteStream(tmp, { flags: 'wx' }))
+  // A deep write queue lets reading, hashing (this thread) and writing overlap on big files.
+  await pipeline(data, hashing, handle.createWriteStream({ highWaterMark: 2 * 1024 * 1024 }))
   if (hashing.integrity === undefined) throw new Error('the source stream ended without finishing')
   return { integrity: hashing.integrity, size: hashing.size }
+}
+
+/** Deletes a scratch file (it is a second link to content by now, so this frees nothing). */
+export async function removeScratch(tmp: string): Promise<void> {
+  await unlink(tmp).catch(() => {})
 }
 
 /** Gives `target` the bytes of `source` without touching `source`: a hard link, or a copy renamed into place. */
@@ -86,9 +109,8 @@ export async function placeContent(
   target: string,
   size: number,
 ): Promise<void> {
-  await mkdir(dirname(target), { recursive: true })
   try {
-    await link(tmp, target)
+    await withParent(target, () => link(tmp, target))
     return
   } catch (error) {
     const code = errorCode(error)
@@ -97,6 +119,18 @@ export async function placeContent(
   const existing = await stat(target).catch(ignoreMissing)
   if (existing?.isFile() && existing.size === size) return
   await replaceWith(cachePath, tmp, target)
+}
+
+/** `placeContent` after the index entry is written: one `stat` when the content is there, as it almost always is. */
+export async function ensureContent(
+  cachePath: string,
+  tmp: string,
+  target: string,
+  size: number,
+): Promise<void> {
+  const existing = await stat(target).catch(ignoreMissing)
+  if (existing?.isFile() && existing.size === size) return
+  await placeContent(cachePath, tmp, target, size)
 }
 
 /** Writes the index entry `key -> integrity` (cacache's own `index.insert`, the same format `cacache.put` writes). */
@@ -134,18 +168,26 @@ function samePlace(cachePath: string, integrity: string, target: string): boolea
   }
 }
 
-/**
- * Whether any live index entry points at the content of `integrity`.
- *
- * A full scan of the index for now: O(keys) per call. It is the only place that answers this
- * question, so a reference index (integrity -> keys) can replace it later.
- */
-export async function isContentReferenced(cachePath: string, integrity: string): Promise<boolean> {
+/** Whether any live index entry points at the content of `integrity`: a full scan of the index. */
+export async function scanForReference(cachePath: string, integrity: string): Promise<boolean> {
   const target = contentPathFor(cachePath, integrity)
   for await (const entry of listIndexEntries(cachePath)) {
     if (samePlace(cachePath, entry.integrity, target)) return true
   }
   return false
+}
+
+/**
+ * Whether any live index entry points at the content of `integrity`. Reads only the refs of that
+ * content and their keys' buckets (see references.ts); the first call on a store that plain
+ * cacache wrote builds the reference index with one scan, and a store where that cannot be done
+ * (read-only) is scanned every time.
+ */
+export async function isContentReferenced(cachePath: string, integrity: string): Promise<boolean> {
+  if (await references.ensureComplete(cachePath, listIndexEntries)) {
+    return references.referencedByIndex(cachePath, integrity)
+  }
+  return scanForReference(cachePath, integrity)
 }
 
 /** Trash files of `integrity` that a `remove` has parked and not yet deleted or put back. */
@@ -209,23 +251,31 @@ async function restoreFromTrash(trash: string, target: string): Promise<void> {
  *
  *   remover (after its index entry is gone)        put (of the same bytes, under another key)
  *   R1 no live entry references the content?       P1 write bytes to tmp/<scratch> and hash them
+ *                                                  P1.5 link the ref (references.ts)
  *   R2 rename content -> tmp/<trash>               P2 hard-link scratch -> content (kept if present)
  *   R3 does a live entry reference it now?         P3 append the index entry
+ *                                                  P3.5 link the ref again if it is gone
  *   R4 yes: put it back (link; kept if present)    P4 hard-link scratch -> content again if missing
  *      no: unlink the trash file                   P5 unlink the scratch file
  *
- * If P3 lands before R3's scan, R3 sees it and R4 puts the bytes back. If it lands after, then P4
- * runs after R2 and finds the content gone, so it re-links it from the scratch file it still holds.
+ * If R3 sees P3's entry (through the ref P1.5 linked), R4 puts the bytes back. If it does not, P3 or
+ * P1.5 landed after R3 looked, so P4 runs after R2 and finds the content gone, and re-links it from
+ * the scratch file it still holds.
  * Either way the new entry ends up with its content. Readers that miss the content during R2..R4
  * read the parked trash file instead (see `openContent`). R1 keeps content that is already
  * shared from ever being moved at all.
  */
-/** Frees the content of `integrity` if no live key references it. Resolves whether it was freed. */
+/**
+ * Frees the content of `integrity` if no live key references it and `keep` (asked only then, so
+ * shared content never pays for it) does not claim it. Resolves whether it was freed.
+ */
 export async function freeContentIfUnreferenced(
   cachePath: string,
   integrity: string,
+  keep?: (integrity: string) => boolean | Promise<boolean>,
 ): Promise<boolean> {
   if (await isContentReferenced(cachePath, integrity)) return false
+  if (keep && (await keep(integrity))) return false
   const target = contentPathFor(cachePath, integrity)
   const trash = trashPathFor(cachePath, integrity)
   await mkdir(dirname(trash), { recursive: true })

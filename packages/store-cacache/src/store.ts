@@ -1,5 +1,4 @@
 import type { FileHandle } from 'node:fs/promises'
-import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import {
@@ -9,21 +8,26 @@ import {
   KeyedQueue,
   PatchBackupError,
   type PutResult,
+  type RemoveOptions,
+  type StillNeeded,
   VerifyingStream,
 } from '@patch-backup/core'
 import cacache from 'cacache'
 import { type CollectGarbageResult, collectGarbage } from './collect-garbage.js'
 import {
   contentExists,
+  ensureContent,
   errorCode,
   freeContentIfUnreferenced,
   insertIndexEntry,
   listIndexEntries,
   openContent,
   placeContent,
+  removeScratch,
   writeTemp,
 } from './content.js'
 import { contentPathFor, tmpPathFor } from './paths.js'
+import { references } from './references.js'
 
 export interface CacacheStoreOptions {
   /** The cacache directory itself, e.g. `~/.socket/_cacache`. Created on first write. */
@@ -34,8 +38,9 @@ export interface CacacheStore extends BackupStore {
   /** The absolute cacache directory. */
   readonly path: string
   keys(prefix: string): AsyncIterable<string>
+  openKey(key: string): Promise<Readable | undefined>
   /** Frees unreferenced content and clears scratch files older than an hour (see collect-garbage.ts). */
-  collectGarbage(): Promise<CollectGarbageResult>
+  collectGarbage(opts?: { stillNeeded?: StillNeeded }): Promise<CollectGarbageResult>
 }
 
 // `@types/cacache` leaves out rm.entry's options; cacache 20 takes `{ removeFully }`.
@@ -88,22 +93,42 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
   const cachePath = resolve(options.path)
   // One operation per key at a time in this process (so two removes of one key do not both say true).
   const perKey = new KeyedQueue()
+  // Before the first write: marks a brand-new store's reference index complete (references.ts).
+  let fresh: Promise<void> | undefined
+  const addressable = (integrity: string) => {
+    try {
+      contentPathFor(cachePath, integrity)
+      return true
+    } catch {
+      return false
+    }
+  }
 
   async function put(key: string, data: Readable | Uint8Array): Promise<PutResult> {
     const tmp = tmpPathFor(cachePath)
     try {
+      if (!fresh) {
+        fresh = references.markIfEmpty(cachePath).catch(() => {
+          fresh = undefined // not marked: the first reference check scans instead
+        })
+      }
+      await fresh
       const result = await writeTemp(tmp, data)
       const target = contentPathFor(cachePath, result.integrity)
+      // The ref goes in before the entry, so that no live entry is ever without one (references.ts).
+      await references.add(cachePath, result.integrity, key)
       await placeContent(cachePath, tmp, target, result.size)
       await insertIndexEntry(cachePath, key, result)
+      // A remove of this key in another process may have unlinked the ref between the two: link it again.
+      await references.add(cachePath, result.integrity, key)
       // The entry is visible now; a remover that parked these bytes before seeing it may not put them
       // back, so re-link them from the scratch file (see the protocol in content.ts).
-      await placeContent(cachePath, tmp, target, result.size)
+      await ensureContent(cachePath, tmp, target, result.size)
       return result
     } catch (error) {
-      throw asStoreError(error, `store ${key}`)
+      throw asStoreError(error, `store ${key} in ${cachePath}`)
     } finally {
-      await rm(tmp, { force: true }).catch(() => {})
+      await removeScratch(tmp)
     }
   }
 
@@ -125,6 +150,18 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     return readVerified(handle, integrity, verifying)
   }
 
+  /** The bytes `key` holds now (for store decorators, which know only the original's integrity). */
+  async function openKey(key: string): Promise<Readable | undefined> {
+    let entry: Awaited<ReturnType<typeof lookUp>>
+    try {
+      entry = await lookUp(cachePath, key)
+    } catch (error) {
+      throw asStoreError(error, `look up ${key}`)
+    }
+    if (!entry?.integrity || !addressable(entry.integrity)) return undefined
+    return open(key, entry.integrity)
+  }
+
   async function has(key: string): Promise<boolean> {
     try {
       const entry = await lookUp(cachePath, key)
@@ -140,19 +177,23 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     }
   }
 
-  async function remove(key: string, opts: { freeContent?: boolean } = {}): Promise<boolean> {
+  async function remove(key: string, opts: RemoveOptions = {}): Promise<boolean> {
     try {
       const entry = await lookUp(cachePath, key)
       if (!entry) return false
       // removeFully deletes the key's bucket file instead of appending a tombstone, so buckets do not grow.
       await removeIndexEntry(cachePath, key, { removeFully: true })
-      if (opts.freeContent && entry.integrity) {
-        try {
-          contentPathFor(cachePath, entry.integrity)
-        } catch {
-          return true // an entry we cannot locate content for: nothing to free
-        }
-        await freeContentIfUnreferenced(cachePath, entry.integrity)
+      if (!entry.integrity || !addressable(entry.integrity)) return true // nothing we can find to free
+      await references.remove(cachePath, entry.integrity, key)
+      // A put of this key in another process may have landed between the two and must keep its ref.
+      const now = await lookUp(cachePath, key)
+      if (now?.integrity && addressable(now.integrity)) {
+        await references.add(cachePath, now.integrity, key)
+      }
+      // A manifest may record these bytes although its key was re-pointed: `stillNeeded` keeps them.
+      // It is asked only for bytes no other key references.
+      if (opts.freeContent) {
+        await freeContentIfUnreferenced(cachePath, entry.integrity, opts.stillNeeded)
       }
       return true
     } catch (error) {
@@ -174,9 +215,10 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     path: cachePath,
     put: (key, data) => perKey.run(key, () => put(key, data)),
     open,
+    openKey,
     has,
     remove: (key, opts) => perKey.run(key, () => remove(key, opts)),
     keys,
-    collectGarbage: () => collectGarbage(cachePath),
+    collectGarbage: (opts) => collectGarbage(cachePath, { stillNeeded: opts?.stillNeeded }),
   }
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +18,7 @@ import {
   indexPathFor,
   isContentReferenced,
 } from '../src/index.js'
+import { REFS_DIR, references, refPathFor } from '../src/references.js'
 import { type CacacheFixture, createCacacheFixture } from './fixture.js'
 
 const KEY_A = 'socket:patch:backup:11111111-aaaa:0123456789abcdef'
@@ -258,15 +259,35 @@ describe('remove', () => {
     expect(await readAll((await fx.store.open(KEY_B, integrity)) as Readable)).toEqual(bytes)
   })
 
-  it('remove puts parked content back when a put landed between its two reference scans', async () => {
+  it('remove puts parked content back when a put landed between its two reference checks', async () => {
     const bytes = Buffer.from('parked and restored')
     const integrity = sha256Integrity(bytes)
     await fx.store.put(KEY_A, bytes)
     const other = createCacacheStore({ path: fx.cachePath })
+    const check = references.referencedByIndex
+    vi.spyOn(references, 'referencedByIndex').mockImplementationOnce(async (...args) => {
+      // The first check sees no reference; a put of the same bytes completes right after it,
+      // before the remover parks the content.
+      const found = await check(...args)
+      await other.put(KEY_B, bytes)
+      return found
+    })
+    await fx.store.remove(KEY_A, { freeContent: true })
+    expect(references.referencedByIndex).toHaveBeenCalledTimes(2)
+    expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(true)
+    expect(await scratchFiles(fx.cachePath)).toEqual([])
+    expect(await readAll((await fx.store.open(KEY_B, integrity)) as Readable)).toEqual(bytes)
+  })
+
+  it('remove puts parked content back when a put landed between its two scans (store without a reference index)', async () => {
+    const bytes = Buffer.from('parked and restored, scanned')
+    const integrity = sha256Integrity(bytes)
+    await cacache.put(fx.cachePath, KEY_A, bytes, { algorithms: ['sha256'] })
+    const other = createCacacheStore({ path: fx.cachePath })
+    // A read-only reference index: every check falls back to scanning cacache's own index.
+    vi.spyOn(references, 'ensureComplete').mockResolvedValue(false)
     const lsStream = cacache.ls.stream
     vi.spyOn(cacache.ls, 'stream').mockImplementationOnce((cachePath: string) => {
-      // The first scan sees no reference; a put of the same bytes completes right after it,
-      // before the remover parks the content.
       async function* firstScan() {
         const entries = await lsStream(cachePath).collect()
         await other.put(KEY_B, bytes)
@@ -277,7 +298,6 @@ describe('remove', () => {
     await fx.store.remove(KEY_A, { freeContent: true })
     expect(cacache.ls.stream).toHaveBeenCalledTimes(2)
     expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(true)
-    expect(await scratchFiles(fx.cachePath)).toEqual([])
     expect(await readAll((await fx.store.open(KEY_B, integrity)) as Readable)).toEqual(bytes)
   })
 
@@ -379,6 +399,72 @@ describe('remove', () => {
     }
     expect(await exited, stderr).toBe(0)
     expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(false)
+  })
+})
+
+describe('reference index', () => {
+  it('records a ref per key next to cacache, and forgets it on remove', async () => {
+    const bytes = Buffer.from('one ref per key')
+    const { integrity } = await fx.store.put(KEY_A, bytes)
+    await fx.store.put(KEY_B, bytes)
+    expect(existsSync(refPathFor(fx.cachePath, integrity, KEY_A))).toBe(true)
+    expect(existsSync(join(fx.cachePath, REFS_DIR, 'complete'))).toBe(true)
+    await fx.store.remove(KEY_A, { freeContent: true })
+    expect(existsSync(refPathFor(fx.cachePath, integrity, KEY_A))).toBe(false)
+    expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(true)
+  })
+
+  it('answers reference questions without scanning the cacache index', async () => {
+    const { integrity } = await fx.store.put(KEY_A, Buffer.from('no scan'))
+    for (let i = 0; i < 20; i++) await fx.store.put(`other:${i}`, Buffer.from(`other ${i}`))
+    vi.spyOn(cacache.ls, 'stream')
+    await fx.store.remove(KEY_A, { freeContent: true })
+    expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(false)
+    expect(cacache.ls.stream).not.toHaveBeenCalled()
+  })
+
+  it('builds the index once on a store plain cacache wrote, keeping bytes its keys share', async () => {
+    const shared = Buffer.from('shared with an old key')
+    const own = Buffer.from('only the removed key')
+    await cacache.put(fx.cachePath, 'old:shared', shared, { algorithms: ['sha256'] })
+    await cacache.put(fx.cachePath, KEY_A, shared, { algorithms: ['sha256'] })
+    await cacache.put(fx.cachePath, KEY_B, own, { algorithms: ['sha256'] })
+    const store = createCacacheStore({ path: fx.cachePath })
+    vi.spyOn(cacache.ls, 'stream')
+    await store.remove(KEY_A, { freeContent: true })
+    await store.remove(KEY_B, { freeContent: true })
+    expect(cacache.ls.stream).toHaveBeenCalledTimes(1) // the one build
+    expect(existsSync(contentPathFor(fx.cachePath, sha256Integrity(shared)))).toBe(true)
+    expect(existsSync(contentPathFor(fx.cachePath, sha256Integrity(own)))).toBe(false)
+    expect(existsSync(refPathFor(fx.cachePath, sha256Integrity(shared), 'old:shared'))).toBe(true)
+  })
+
+  it('does not let a stale ref keep bytes: the key was re-pointed by plain cacache', async () => {
+    const first = Buffer.from('first bytes')
+    const { integrity } = await fx.store.put(KEY_A, first)
+    await fx.store.put(KEY_B, first)
+    await cacache.put(fx.cachePath, KEY_A, Buffer.from('re-pointed'), { algorithms: ['sha256'] })
+    expect(existsSync(refPathFor(fx.cachePath, integrity, KEY_A))).toBe(true) // stale now
+    await fx.store.remove(KEY_B, { freeContent: true })
+    expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(false)
+  })
+
+  it('a put keeps its ref when a remove of the same key (another process) unlinks it mid-put', async () => {
+    const bytes = Buffer.from('same key, two processes')
+    const integrity = sha256Integrity(bytes)
+    await fx.store.put(KEY_A, bytes)
+    const insert = cacache.index.insert
+    vi.spyOn(cacache.index, 'insert').mockImplementationOnce(async (...args) => {
+      // The other process's remove: bucket gone, ref unlinked, its re-check sees no entry yet.
+      await rm(indexPathFor(fx.cachePath, KEY_A), { force: true }) // rm.entry's removeFully
+      await references.remove(fx.cachePath, integrity, KEY_A)
+      return insert(...args)
+    })
+    await fx.store.put(KEY_A, bytes)
+    expect(existsSync(refPathFor(fx.cachePath, integrity, KEY_A))).toBe(true)
+    await fx.store.put(KEY_B, bytes)
+    await fx.store.remove(KEY_B, { freeContent: true })
+    expect(await readAll((await fx.store.open(KEY_A, integrity)) as Readable)).toEqual(bytes)
   })
 })
 

@@ -1,0 +1,449 @@
+import { randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { chmod, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import pMap from 'p-map'
+import { backupKey, snapshotKey } from './backup-key.js'
+import { asStoreError, PatchBackupError } from './errors.js'
+import { type ProjectFile, resolveProjectFile } from './file-path.js'
+import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
+import { VerifyingStream } from './integrity.js'
+import {
+  type JournalFile,
+  journalOf,
+  lastRestoreOf,
+  type RestoreJournal,
+  type Snapshot,
+  withoutJournal,
+} from './restore-journal.js'
+import { ensureParentInside, writeAtomically } from './safe-target.js'
+import type {
+  BackupInfo,
+  BackupStore,
+  FileError,
+  ManifestRepository,
+  PatchManifest,
+} from './types.js'
+
+export interface RestoreOptions {
+  /** Restore a `drifted` file anyway; its current bytes are kept as a snapshot first. */
+  force?: boolean
+}
+
+export interface RestoreAllOptions extends RestoreOptions {
+  /** All or nothing: stage every file, then rename them all; on failure put back what was replaced. */
+  atomic?: boolean
+}
+
+export interface FileStatus {
+  path: string
+  state: FileState
+  backupIntegrity: string
+  patchedIntegrity?: string
+  currentIntegrity?: string
+}
+
+export interface FileOutcomes {
+  done: string[]
+  failed: string[]
+  errors: FileError[]
+}
+
+export interface RecoverResult {
+  /** What the interrupted restore became: finished (`rolled-forward`) or undone (`rolled-back`). */
+  outcome: 'rolled-forward' | 'rolled-back'
+  files: string[]
+}
+
+export interface RestoreDeps {
+  store: BackupStore
+  manifests: ManifestRepository
+  root: string
+  realRoot: () => Promise<string>
+  now: () => Date
+  concurrency: number
+}
+
+export function toFileError(filePath: string, error: unknown): FileError {
+  if (error instanceof PatchBackupError)
+    return { path: filePath, code: error.code, message: error.message }
+  const message = error instanceof Error ? error.message : String(error)
+  return { path: filePath, code: 'UNEXPECTED', message }
+}
+
+function drifted(file: ProjectFile, entry: BackupInfo, current: CurrentFile): PatchBackupError {
+  return new PatchBackupError(
+    'DRIFTED',
+    `${file.key} changed since the patch: expected the patched bytes ${String(entry.patchedIntegrity)}, found ${current.integrity}. Someone else (a reinstall?) rewrote it. Restore with force to replace it anyway; its current bytes are kept as a snapshot you can undo to.`,
+    { path: file.key },
+  )
+}
+
+function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
+  if (error instanceof PatchBackupError) return error
+  const reason =
+    (error as NodeJS.ErrnoException)?.code ??
+    (error instanceof Error ? error.message : String(error))
+  return new PatchBackupError(
+    'TARGET_UNWRITABLE',
+    `Cannot write ${file.absolute} (${reason}). Check the permissions of its directory; the file was left as it was.`,
+    { cause: error, path: file.key },
+  )
+}
+
+export function createRestoreTransactions(deps: RestoreDeps) {
+  const { store, manifests, root, now, concurrency } = deps
+  const fileOf = (key: string) => resolveProjectFile(root, key)
+  const tempOf = (relative: string) => resolveProjectFile(root, relative).absolute
+
+  async function openBlob(
+    storeKey: string,
+    file: ProjectFile,
+    integrity: string,
+  ): Promise<Readable> {
+    let stream: Readable | undefined
+    try {
+      stream = await store.open(storeKey, integrity)
+    } catch (error) {
+      throw asStoreError(error, `read the stored bytes of ${file.key}`)
+    }
+    if (!stream) {
+      throw new PatchBackupError(
+        'BLOB_MISSING',
+        `The stored bytes of ${file.key} (${integrity}) are gone from the store. The file was left as it was; run 'patch-backup verify' to check the rest.`,
+        { path: file.key },
+      )
+    }
+    return stream
+  }
+
+  /** Verified bytes from the store to the target, temp + rename. */
+  async function writeFromStore(
+    storeKey: string,
+    file: ProjectFile,
+    blob: Snapshot | BackupInfo,
+  ): Promise<void> {
+    try {
+      await ensureParentInside(root, await deps.realRoot(), file.absolute)
+    } catch (error) {
+      throw unwritable(file, error)
+    }
+    const stream = await openBlob(storeKey, file, blob.integrity)
+    try {
+      await writeAtomically(file.absolute, stream, blob.mode as number | undefined, [
+        new VerifyingStream(blob.integrity, blob.size),
+      ])
+    } catch (error) {
+      stream.destroy()
+      throw unwritable(file, error)
+    }
+  }
+
+  /** Verified bytes from the store into a new temp file; the target is not touched. */
+  async function stage(
+    uuid: string,
+    file: ProjectFile,
+    entry: BackupInfo,
+    temp: string,
+  ): Promise<void> {
+    try {
+      await ensureParentInside(root, await deps.realRoot(), file.absolute)
+    } catch (error) {
+      throw unwritable(file, error)
+    }
+    const stream = await openBlob(backupKey(uuid, file.key), file, entry.integrity)
+    try {
+      await pipeline(
+        stream,
+        new VerifyingStream(entry.integrity, entry.size),
+        createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
+      )
+      await chmod(temp, (entry.mode as number | undefined) ?? 0o644)
+    } catch (error) {
+      stream.destroy()
+      await rm(temp, { force: true })
+      throw unwritable(file, error)
+    }
+  }
+
+  async function snapshot(
+    uuid: string,
+    file: ProjectFile,
+    current: CurrentFile,
+  ): Promise<Snapshot> {
+    try {
+      const stored = await store.put(snapshotKey(uuid, file.key), createReadStream(file.absolute))
+      return { integrity: stored.integrity, size: stored.size, mode: current.mode }
+    } catch (error) {
+      throw asStoreError(error, `keep a snapshot of ${file.key} before restoring it`)
+    }
+  }
+
+  async function putBack(uuid: string, key: string, previous: Snapshot | null): Promise<void> {
+    const file = fileOf(key)
+    if (previous === null) await rm(file.absolute, { force: true })
+    else await writeFromStore(snapshotKey(uuid, key), file, previous)
+  }
+
+  async function setJournal(
+    uuid: string,
+    journal: RestoreJournal | undefined,
+    last?: Record<string, Snapshot | null>,
+  ) {
+    await manifests.update(uuid, (current) => {
+      if (!current) return current
+      const next = withoutJournal(current)
+      if (journal) next.restoreJournal = journal
+      if (last) next.lastRestore = { at: now().toISOString(), files: last }
+      return next
+    })
+  }
+
+  function previousOf(journal: RestoreJournal): Record<string, Snapshot | null> {
+    return Object.fromEntries(Object.entries(journal.files).map(([key, f]) => [key, f.previous]))
+  }
+
+  /** Finishes or undoes a restore that a crash interrupted. `undefined` when none was in flight. */
+  async function recover(
+    uuid: string,
+    manifest?: PatchManifest,
+  ): Promise<RecoverResult | undefined> {
+    const journal = journalOf(manifest ?? (await manifests.get(uuid)))
+    if (!journal) return undefined
+    const entries = Object.entries(journal.files)
+    if (journal.phase === 'committing') {
+      for (const [key, f] of entries) {
+        // A temp still there was never renamed; one that is gone already replaced its target.
+        await rename(tempOf(f.temp), fileOf(key).absolute).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error
+        })
+      }
+      await setJournal(uuid, undefined, previousOf(journal))
+      return { outcome: 'rolled-forward', files: entries.map(([k]) => k) }
+    }
+    for (const [key, f] of entries) {
+      await rm(tempOf(f.temp), { force: true })
+      if (journal.phase === 'rolling-back') await putBack(uuid, key, f.previous)
+    }
+    await setJournal(uuid, undefined)
+    return { outcome: 'rolled-back', files: entries.map(([k]) => k) }
+  }
+
+  /** One file, drift-aware. Resolves `unchanged` when the file already holds the backup. */
+  async function restoreOne(
+    uuid: string,
+    file: ProjectFile,
+    entry: BackupInfo,
+    options: RestoreOptions = {},
+  ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot }> {
+    // Without recorded patched bytes there is no drift to detect: skip the extra read.
+    if (typeof entry.patchedIntegrity !== 'string') {
+      await writeFromStore(backupKey(uuid, file.key), file, entry)
+      return { outcome: 'restored' }
+    }
+    const current = await hashCurrentFile(file.absolute)
+    const state = classify(entry, current)
+    if (state === 'original') return { outcome: 'unchanged' }
+    if (state === 'drifted' && current) {
+      if (!options.force) throw drifted(file, entry, current)
+      const kept = await snapshot(uuid, file, current)
+      await writeFromStore(backupKey(uuid, file.key), file, entry)
+      return { outcome: 'restored', snapshot: kept }
+    }
+    await writeFromStore(backupKey(uuid, file.key), file, entry)
+    return { outcome: 'restored' }
+  }
+
+  /** Records the snapshots one (non-atomic) restore call kept, so `undo` can put them back. */
+  async function rememberSnapshots(uuid: string, kept: Record<string, Snapshot>): Promise<void> {
+    if (Object.keys(kept).length > 0) await setJournal(uuid, undefined, kept)
+  }
+
+  async function restoreAtomic(
+    uuid: string,
+    manifest: PatchManifest,
+    options: RestoreOptions = {},
+  ) {
+    const keys = Object.keys(manifest.files).sort()
+    const result = {
+      restored: [] as string[],
+      failed: [] as string[],
+      errors: [] as FileError[],
+      rolledBack: false,
+    }
+    const fail = (errors: FileError[]) => {
+      result.errors = errors.sort((a, b) => a.path.localeCompare(b.path))
+      result.failed = result.errors.map((e) => e.path)
+      return result
+    }
+
+    // 1. Where does each file stand? Refuse drift before touching anything.
+    const plan = await pMap(
+      keys,
+      async (key) => {
+        const file = fileOf(key)
+        const entry = manifest.files[key] as BackupInfo
+        const current = await hashCurrentFile(file.absolute)
+        return { key, file, entry, current, state: classify(entry, current) }
+      },
+      { concurrency },
+    )
+    const refused = plan.filter((p) => p.state === 'drifted' && !options.force)
+    if (refused.length > 0) {
+      return fail(
+        refused.map((p) => toFileError(p.key, drifted(p.file, p.entry, p.current as CurrentFile))),
+      )
+    }
+    const work = plan.filter((p) => p.state !== 'original')
+
+    // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
+    const id = randomBytes(6).toString('hex')
+    const journal: RestoreJournal = {
+      id,
+      phase: 'staging',
+      startedAt: now().toISOString(),
+      files: {},
+    }
+    try {
+      await pMap(
+        work,
+        async (p, i) => {
+          const previous = p.current ? await snapshot(uuid, p.file, p.current) : null
+          const temp = path.posix.join(path.posix.dirname(p.key), `.pb-${id}-${i}.tmp`)
+          journal.files[p.key] = { temp, previous } satisfies JournalFile
+        },
+        { concurrency },
+      )
+    } catch (error) {
+      return fail([toFileError('(snapshot)', error)])
+    }
+    await setJournal(uuid, journal)
+
+    // 3. Stage every file beside its target, verified. Any failure: drop the temps, change nothing.
+    const staged = await pMap(
+      work,
+      async (p) => {
+        try {
+          await stage(uuid, p.file, p.entry, tempOf((journal.files[p.key] as JournalFile).temp))
+          return undefined
+        } catch (error) {
+          return toFileError(p.key, error)
+        }
+      },
+      { concurrency },
+    )
+    const stageErrors = staged.filter((e): e is FileError => e !== undefined)
+    if (stageErrors.length > 0) {
+      await recover(uuid, { ...manifest, restoreJournal: journal })
+      return fail(stageErrors)
+    }
+
+    // 4. Commit: rename them all. A failure puts back every target already replaced.
+    journal.phase = 'committing'
+    await setJournal(uuid, journal)
+    for (const p of work) {
+      try {
+        await rename(tempOf((journal.files[p.key] as JournalFile).temp), p.file.absolute)
+      } catch (error) {
+        journal.phase = 'rolling-back'
+        await setJournal(uuid, journal)
+        await recover(uuid, { ...manifest, restoreJournal: journal })
+        result.rolledBack = true
+        return fail([toFileError(p.key, unwritable(p.file, error))])
+      }
+    }
+    await setJournal(uuid, undefined, previousOf(journal))
+    result.restored = keys
+    return result
+  }
+
+  async function undo(uuid: string): Promise<FileOutcomes> {
+    const outcome: FileOutcomes = { done: [], failed: [], errors: [] }
+    const last = lastRestoreOf(await manifests.get(uuid))
+    if (!last) return outcome
+    for (const [key, previous] of Object.entries(last.files).sort(([a], [b]) =>
+      a.localeCompare(b),
+    )) {
+      try {
+        await putBack(uuid, key, previous)
+        outcome.done.push(key)
+      } catch (error) {
+        outcome.failed.push(key)
+        outcome.errors.push(toFileError(key, error))
+      }
+    }
+    if (outcome.failed.length === 0) {
+      await manifests.update(uuid, (current) => {
+        if (!current) return current
+        const { lastRestore: _last, ...rest } = current
+        return rest as PatchManifest
+      })
+    }
+    return outcome
+  }
+
+  async function recordPatched(
+    uuid: string,
+    manifest: PatchManifest,
+    only?: readonly string[],
+  ): Promise<FileOutcomes> {
+    const outcome: FileOutcomes = { done: [], failed: [], errors: [] }
+    const keys = only ? only.map((p) => fileOf(p).key) : Object.keys(manifest.files).sort()
+    const recorded: Record<string, CurrentFile> = {}
+    for (const key of keys) {
+      if (!manifest.files[key]) {
+        outcome.failed.push(key)
+        outcome.errors.push({
+          path: key,
+          code: 'NOT_BACKED_UP',
+          message: `${key} has no backup in this patch.`,
+        })
+        continue
+      }
+      const current = await hashCurrentFile(fileOf(key).absolute)
+      if (!current) {
+        outcome.failed.push(key)
+        outcome.errors.push({
+          path: key,
+          code: 'SOURCE_UNREADABLE',
+          message: `${key} does not exist to record.`,
+        })
+        continue
+      }
+      recorded[key] = current
+      outcome.done.push(key)
+    }
+    await manifests.update(uuid, (current) => {
+      if (!current) return current
+      const files = { ...current.files }
+      for (const [key, now] of Object.entries(recorded)) {
+        const entry = files[key]
+        if (entry) files[key] = { ...entry, patchedIntegrity: now.integrity, patchedSize: now.size }
+      }
+      return { ...current, files }
+    })
+    return outcome
+  }
+
+  async function status(manifest: PatchManifest): Promise<FileStatus[]> {
+    const keys = Object.keys(manifest.files).sort()
+    return pMap(
+      keys,
+      async (key) => {
+        const entry = manifest.files[key] as BackupInfo
+        const current = await hashCurrentFile(fileOf(key).absolute)
+        const state = classify(entry, current)
+        const status: FileStatus = { path: key, state, backupIntegrity: entry.integrity }
+        if (typeof entry.patchedIntegrity === 'string')
+          status.patchedIntegrity = entry.patchedIntegrity
+        if (current) status.currentIntegrity = current.integrity
+        return status
+      },
+      { concurrency },
+    )
+  }
+
+  return { recover, restoreOne, rememberSnapshots, restoreAtomic, undo, recordPatched, status }
+}

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const script = fileURLToPath(new URL('./fixtures/decorated-large-file.mjs', import.meta.url))
+const MIB = 1024 * 1024
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+describe('compression + encryption over cacache stream large files', () => {
+  it('backs up and restores a 512 MiB file under 150 MiB RSS', { timeout: 600_000 }, async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'pb-decorated-large-'))
+    try {
+      const generated = await run(['generate', work, String(512)])
+      expect(generated.code, generated.stderr).toBe(0)
+      const { code, stdout, stderr } = await run(['backup', work])
+      expect(code, stderr).toBe(0)
+      const report = JSON.parse(stdout) as {
+        bytes: number
+        storedSize: number
+        identical: boolean
+        backupMs: number
+        restoreMs: number
+        maxRssBytes: number
+      }
+      console.log(
+        `512 MiB through brotli (default) + AES-256-GCM over cacache: peak RSS ${(report.maxRssBytes / MIB).toFixed(1)} MiB, stored ${(report.storedSize / MIB).toFixed(1)} MiB, backup ${report.backupMs} ms, restore ${report.restoreMs} ms`,
+      )
+      expect(report.bytes).toBe(512 * MIB)
+      expect(report.identical).toBe(true)
+      expect(report.storedSize).toBeLessThan(report.bytes)
+      expect(report.maxRssBytes).toBeLessThan(150 * MIB)
+    } finally {
+      await rm(work, { recursive: true, force: true })
+    }
+  })
+})
