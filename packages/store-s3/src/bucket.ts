@@ -1,0 +1,132 @@
+import type { Readable } from 'node:stream'
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+
+/** How a multipart upload is cut and how many parts go up at once (lib-storage's options). */
+export interface UploadTuning {
+  partSize: number
+  queueSize: number
+}
+
+/** The handful of S3 calls the store makes, on one bucket. "Not there" is a return value. */
+export interface Bucket {
+  readonly client: S3Client
+  readonly name: string
+  /** The size of an object, or `undefined` when there is none. */
+  size(name: string): Promise<number | undefined>
+  /** The body of an object as a stream, or `undefined` when there is none. */
+  read(name: string): Promise<Readable | undefined>
+  readText(name: string): Promise<string | undefined>
+  write(name: string, body: Uint8Array | string): Promise<void>
+  /** Streams `body` up, in parts when it is larger than one part. */
+  upload(name: string, body: Readable, tuning: UploadTuning): Promise<void>
+  /** Server-side copy (up to 5 GiB, S3's limit for one CopyObject). Resolves `false` when `from` is gone. */
+  copy(from: string, to: string): Promise<boolean>
+  /** Deletes an object; deleting one that is not there is fine. */
+  delete(name: string): Promise<void>
+  /** The first object name under `prefix`, or `undefined`: one request, whatever is under it. */
+  first(prefix: string): Promise<string | undefined>
+  /** Every object name under `prefix`, a page at a time. */
+  list(prefix: string): AsyncGenerator<string>
+}
+
+function isNotFound(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } }
+  if (name === 'NoSuchKey' || name === 'NotFound') return true
+  return $metadata?.httpStatusCode === 404 && name !== 'NoSuchBucket'
+}
+
+function orUndefined(error: unknown): undefined {
+  if (isNotFound(error)) return undefined
+  throw error
+}
+
+/** `x-amz-copy-source` is `<bucket>/<key>`, URL-encoded segment by segment. */
+function copySource(bucket: string, name: string): string {
+  return [bucket, ...name.split('/')].map(encodeURIComponent).join('/')
+}
+
+export function openBucket(client: S3Client, bucket: string): Bucket {
+  const Bucket = bucket
+  return {
+    client,
+    name: bucket,
+    async size(name) {
+      const head = await client
+        .send(new HeadObjectCommand({ Bucket, Key: name }))
+        .catch(orUndefined)
+      return head ? (head.ContentLength ?? 0) : undefined
+    },
+    async read(name) {
+      const got = await client.send(new GetObjectCommand({ Bucket, Key: name })).catch(orUndefined)
+      // In Node the SDK's body is an http.IncomingMessage: a Readable.
+      return got?.Body as Readable | undefined
+    },
+    async readText(name) {
+      const got = await client.send(new GetObjectCommand({ Bucket, Key: name })).catch(orUndefined)
+      return got?.Body?.transformToString('utf8')
+    },
+    async write(name, body) {
+      // A Buffer, never '': the SDK sends no content-length for an empty string.
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body
+      await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
+    },
+    async upload(name, body, tuning) {
+      const upload = new Upload({
+        client,
+        params: { Bucket, Key: name, Body: body },
+        partSize: tuning.partSize,
+        queueSize: tuning.queueSize,
+        // lib-storage's own abort throws its error in place of the upload's (and some servers,
+        // s3rver among them, have no AbortMultipartUpload), so abort here and keep the real cause.
+        leavePartsOnError: true,
+      })
+      try {
+        await upload.done()
+      } catch (error) {
+        if (upload.uploadId !== undefined) {
+          // Best effort: parts that stay behind are caught by a lifecycle rule (see README).
+          await client
+            .send(new AbortMultipartUploadCommand({ Bucket, Key: name, UploadId: upload.uploadId }))
+            .catch(() => {})
+        }
+        throw error
+      }
+    },
+    async copy(from, to) {
+      const copied = await client
+        .send(new CopyObjectCommand({ Bucket, Key: to, CopySource: copySource(bucket, from) }))
+        .catch(orUndefined)
+      return copied !== undefined
+    },
+    async delete(name) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: name })).catch(orUndefined)
+    },
+    async first(prefix) {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket, Prefix: prefix, MaxKeys: 1 }),
+      )
+      return page.Contents?.[0]?.Key
+    },
+    async *list(prefix) {
+      let token: string | undefined
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
+        )
+        for (const item of page.Contents ?? []) if (item.Key !== undefined) yield item.Key
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+    },
+  }
+}

@@ -1,0 +1,30 @@
+export { type Bucket, openBucket, type UploadTuning } from './bucket.js'
+export {
+  contentExists,
+  freeContentIfUnreferenced,
+  isContentReferenced,
+  openContent,
+} from './content.js'
+export {
+  createS3ClientFromEnv,
+  createS3StoreFromEnv,
+  type S3ClientFromEnvOptions,
+  type S3StoreFromEnvOptions,
+} from './from-env.js'
+export {
+  type ContentAddress,
+  contentAddressOf,
+  decodeKey,
+  encodeKey,
+  normalizePrefix,
+  type ObjectNames,
+  objectNames,
+} from './object-names.js'
+export { parseS3Url, type S3Location } from './s3-url.js'
+export { MAX_OBJECT_BYTES } from './staging.js'
+export {
+  createS3Store,
+  type RemoveOptions,
+  type S3Store,
+  type S3StoreOptions,
+} from './store.js'

@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type S3TestServer, startS3Server } from './server.js'
+
+const script = fileURLToPath(new URL('./fixtures/large-file.mjs', import.meta.url))
+const MIB = 1024 * 1024
+const SIZE_MIB = 256
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+let server: S3TestServer
+let work: string
+beforeAll(async () => {
+  server = await startS3Server()
+  work = await mkdtemp(path.join(os.tmpdir(), 'pb-s3-large-'))
+})
+afterAll(async () => {
+  await server?.stop()
+  if (work) await rm(work, { recursive: true, force: true })
+})
+
+describe('large files stream', () => {
+  it(`backs up ${SIZE_MIB} MiB in parts and restores it byte for byte under 150 MiB RSS`, async () => {
+    const { code, stdout, stderr } = await run([
+      work,
+      String(SIZE_MIB),
+      server.endpoint,
+      server.bucket,
+    ])
+    expect(code, stderr).toBe(0)
+    const report = JSON.parse(stdout) as {
+      bytes: number
+      identical: boolean
+      maxRssBytes: number
+      uploadMs: number
+      downloadMs: number
+    }
+    console.log(
+      `${SIZE_MIB} MiB over S3: upload ${report.uploadMs} ms, download ${report.downloadMs} ms, peak RSS ${(report.maxRssBytes / MIB).toFixed(1)} MiB`,
+    )
+    expect(report.bytes).toBe(SIZE_MIB * MIB)
+    expect(report.identical).toBe(true)
+    expect(report.maxRssBytes).toBeLessThan(150 * MIB)
+  })
+})
