@@ -1,25 +1,13 @@
 #!/usr/bin/env node
 import pkg from '../package.json' with { type: 'json' }
 
-const { version } = pkg
-
-const HELP = `patch-backup ${version}
-
-Back up files before a patch rewrites them; restore them byte for byte.
-
-Usage: patch-backup <command> [options]
-
-Options:
-  --version  Print the version
-  --help     Print this help
-`
-
-const args = process.argv.slice(2)
-if (args.includes('--version') || args.includes('-v')) {
-  process.stdout.write(`${version}\n`)
-} else if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(HELP)
+const argv = process.argv.slice(2)
+// `patch-backup --version` alone answers before the parser (commander) loads: scripts call it
+// often and it should cost little more than starting node. Any other line goes to the parser,
+// which knows --version too.
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  process.stdout.write(`${pkg.version}\n`)
 } else {
-  process.stderr.write(`patch-backup: unknown command ${JSON.stringify(args[0])}\n\n${HELP}`)
-  process.exitCode = 2
+  const { main } = await import('./cli/main.js')
+  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr })
 }

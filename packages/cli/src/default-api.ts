@@ -20,7 +20,9 @@ function current(): OpenedPatchBackups {
 }
 
 function bound<K extends keyof PatchBackups>(name: K): PatchBackups[K] {
-  return ((...args: unknown[]) =>
+  // async: a bad root (NO_HOME, …) rejects the returned promise, like every other failure,
+  // instead of throwing before there is a promise for `.catch()` to see.
+  return (async (...args: unknown[]) =>
     (current()[name] as (...a: unknown[]) => unknown)(...args)) as PatchBackups[K]
 }
 

@@ -46,7 +46,16 @@ function homeDir(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 function expandHome(value: string, env: NodeJS.ProcessEnv): string {
-  if (value !== '~' && !value.startsWith('~/')) return value
+  if (value !== '~' && !value.startsWith('~/')) {
+    // `~alice/x` is the shell's to expand; taken literally it would make a `~alice` directory here.
+    if (value.startsWith('~')) {
+      throw new PatchBackupError(
+        'INVALID_PATH',
+        `The backup root ${JSON.stringify(value)} starts with ~ but only ~ and ~/ are expanded here. Give an absolute path instead.`,
+      )
+    }
+    return value
+  }
   const home = homeDir(env)
   if (!home) {
     throw new PatchBackupError(

@@ -1,0 +1,167 @@
+import path from 'node:path'
+import pkg from '../../package.json' with { type: 'json' }
+import type { CommandContext, ProgressSink } from '../commands/context.js'
+import { jsonDocument, jsonError } from '../output/json.js'
+import { colorEnabled, createStyle } from '../output/style.js'
+import { type CommandName, loadCommand, SHOWS_PROGRESS, succeeded } from './commands.js'
+import { buildProgram, type GlobalFlags, type Invocation } from './program.js'
+import { HelpShown, UsageError } from './usage-error.js'
+
+export interface MainIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  stderr: NodeJS.WritableStream & { isTTY?: boolean }
+  env?: NodeJS.ProcessEnv
+}
+
+export const EXIT_OK = 0
+export const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+
+/** `--json` decides the shape of errors too, including the ones that stop the parse. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--')
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json')
+}
+
+async function asPatchBackupError(error: unknown) {
+  const { PatchBackupError } = await import('@patch-backup/core')
+  if (error instanceof PatchBackupError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return new PatchBackupError('UNEXPECTED', `Unexpected failure: ${message}`, { cause: error })
+}
+
+/** `--store`, else `PATCH_BACKUP_STORE`; `undefined` for the local cacache store. */
+function storeUrl(globals: GlobalFlags, env: NodeJS.ProcessEnv) {
+  if (globals.store !== undefined) return { url: globals.store, source: '--store' }
+  const fromEnv = env.PATCH_BACKUP_STORE
+  return fromEnv ? { url: fromEnv, source: 'PATCH_BACKUP_STORE' } : undefined
+}
+
+/** Opens the remote store, if one is asked for; a URL that names none is a usage error. */
+async function openRemote(invocation: Invocation, env: NodeJS.ProcessEnv) {
+  const wanted = storeUrl(invocation.globals, env)
+  if (!wanted) return undefined
+  // Loaded only now: a run without --store never loads @patch-backup/store-s3 or the AWS SDK.
+  const { openRemoteStore, StoreUrlError } = await import('../remote-store.js')
+  try {
+    return { url: wanted.url, ...(await openRemoteStore(wanted.url, wanted.source)) }
+  } catch (error) {
+    if (!(error instanceof StoreUrlError)) throw error
+    throw new UsageError(error.message, invocation.usage, invocation.commandPath)
+  }
+}
+
+async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEnv) {
+  const { name, options, globals } = invocation
+  const remote = await openRemote(invocation, env)
+  try {
+    let progress: ProgressSink | undefined
+    if (SHOWS_PROGRESS.has(name) && io.stderr.isTTY && !globals.quiet) {
+      const { createProgress } = await import('../output/progress.js')
+      progress = createProgress(io.stderr)
+    }
+    const [{ openPatchBackups }, { countTransfers }, run] = await Promise.all([
+      import('../open.js'),
+      import('../output/count-transfers.js'),
+      loadCommand[name](),
+    ])
+    const sink = progress
+    const backups = openPatchBackups({
+      dir: globals.dir,
+      cwd: path.resolve(globals.cwd ?? process.cwd()),
+      store: remote?.store,
+      decorateStore: sink ? (store) => countTransfers(store, sink) : undefined,
+    })
+    const context: CommandContext = { backups }
+    if (progress) context.progress = progress
+    if (remote) context.remote = remote.url
+    return await (run as (o: unknown, c: CommandContext) => Promise<unknown>)(options, context)
+  } finally {
+    remote?.close()
+  }
+}
+
+async function print(
+  name: CommandName,
+  data: unknown,
+  globals: GlobalFlags,
+  io: MainIo,
+  env: NodeJS.ProcessEnv,
+) {
+  if (globals.json) {
+    io.stdout.write(jsonDocument(data))
+    return
+  }
+  const { human } = await import('../output/human.js')
+  const render = human[name] as (
+    d: unknown,
+    s: ReturnType<typeof createStyle>,
+  ) => {
+    stdout: string
+    stderr: string
+  }
+  const out = render(
+    data,
+    createStyle(colorEnabled({ flag: globals.color, env, isTTY: io.stdout.isTTY })),
+  )
+  const err = render(
+    data,
+    createStyle(colorEnabled({ flag: globals.color, env, isTTY: io.stderr.isTTY })),
+  )
+  if (!globals.quiet && out.stdout) io.stdout.write(out.stdout)
+  if (err.stderr) io.stderr.write(err.stderr)
+}
+
+/** One line saying what is wrong, then the usage, on stderr (and the JSON error with `--json`): exit 2. */
+function usageError(
+  error: UsageError,
+  argv: readonly string[],
+  io: MainIo,
+  env: NodeJS.ProcessEnv,
+): number {
+  const noColor = argv.includes('--no-color')
+  const s = createStyle(
+    colorEnabled({ flag: noColor ? false : undefined, env, isTTY: io.stderr.isTTY }),
+  )
+  io.stderr.write(
+    `${s.red('error:')} ${error.message}\nUsage: ${error.usage}\nRun '${error.commandPath} --help' for details.\n`,
+  )
+  if (wantsJson(argv)) io.stdout.write(jsonError('USAGE_ERROR', error.message))
+  return EXIT_USAGE
+}
+
+/** Parses argv, runs one command, prints its result or error; returns the exit code. Never exits. */
+export async function main(argv: readonly string[], io: MainIo): Promise<number> {
+  const env = io.env ?? process.env
+  let invocation: Invocation | undefined
+  const program = buildProgram(
+    pkg.version,
+    { writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) },
+    (i) => {
+      invocation = i
+    },
+  )
+  try {
+    program.parse([...argv], { from: 'user' })
+  } catch (error) {
+    if (error instanceof HelpShown) return EXIT_OK
+    if (!(error instanceof UsageError)) throw error
+    return usageError(error, argv, io, env)
+  }
+  if (!invocation) return EXIT_OK
+  const { name, globals } = invocation
+  try {
+    const data = await execute(invocation, io, env)
+    await print(name, data, globals, io, env)
+    return (succeeded[name] as (d: unknown) => boolean)(data) ? EXIT_OK : EXIT_FAILED
+  } catch (caught) {
+    if (caught instanceof UsageError) return usageError(caught, argv, io, env)
+    const error = await asPatchBackupError(caught)
+    if (globals.json) io.stdout.write(jsonError(error.code, error.message))
+    else {
+      const s = createStyle(colorEnabled({ flag: globals.color, env, isTTY: io.stderr.isTTY }))
+      io.stderr.write(`${s.red('error:')} ${error.message}\n`)
+    }
+    return EXIT_FAILED
+  }
+}

@@ -1,0 +1,25 @@
+import type { BackupStore, PatchBackups } from '@patch-backup/core'
+
+/** The service a command works on, plus what `status` and `diff` need beyond it. */
+export interface CommandBackups extends PatchBackups {
+  /** Absolute project root: manifest keys resolve against it. */
+  readonly cwd: string
+  /** The store behind the service, for reading backed-up bytes directly. */
+  readonly store: BackupStore
+}
+
+/** Where long commands report how far they are; the CLI draws it as a bar on a TTY. */
+export interface ProgressSink {
+  /** Sizes the work; a sink may decide it is too small to show. */
+  start(label: string, total: { files: number; bytes: number }): void
+  /** Bytes and files done since the last call. */
+  advance(delta: { files?: number; bytes?: number }): void
+  stop(): void
+}
+
+export interface CommandContext {
+  backups: CommandBackups
+  progress?: ProgressSink
+  /** The `--store` URL when the bytes live in a remote store; absent for the local cacache one. */
+  remote?: string
+}

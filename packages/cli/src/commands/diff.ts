@@ -1,0 +1,93 @@
+import { isUtf8 } from 'node:buffer'
+import { readFile } from 'node:fs/promises'
+import {
+  classify,
+  type FileState,
+  hashCurrentFile,
+  normalizeFileKey,
+  PatchBackupError,
+  parseUuid,
+  resolveProjectFile,
+} from '@patch-backup/core'
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff'
+import type { CommandContext } from './context.js'
+import { fileNotFound, patchNotFound } from './not-found.js'
+import { readBackup } from './read-backup.js'
+
+export interface DiffOptions {
+  uuid: string
+  file: string
+}
+
+/** How the two sides were compared. */
+export type Comparison = 'identical' | 'text' | 'binary' | 'too-large'
+
+export interface DiffResult {
+  uuid: string
+  path: string
+  state: FileState
+  comparison: Comparison
+  backup: { size: number; integrity: string }
+  /** The file on disk; null when it is missing. */
+  current: { size: number; integrity: string } | null
+  /** Unified diff from the backup to the current file; null unless `comparison` is `text`. */
+  diff: string | null
+}
+
+/** Above this (either side), a text diff is neither readable nor cheap: sizes and hashes instead. */
+export const MAX_TEXT_DIFF_BYTES = 4 * 1024 * 1024
+
+/** Git's rule (a NUL byte early on), plus bytes that are not UTF-8. */
+function isBinary(bytes: Buffer): boolean {
+  return bytes.subarray(0, 8000).includes(0) || !isUtf8(bytes)
+}
+
+/** The backup of one file against the file on disk: a unified diff for text, sizes and hashes otherwise. */
+export async function diff(options: DiffOptions, { backups }: CommandContext): Promise<DiffResult> {
+  const uuid = parseUuid(options.uuid)
+  const manifest = await backups.getPatchMetadata(uuid)
+  if (!manifest) throw patchNotFound(uuid)
+  const key = normalizeFileKey(options.file)
+  const entry = manifest.files[key]
+  if (!entry) throw fileNotFound(uuid, key)
+  const { absolute } = resolveProjectFile(backups.cwd, key)
+  const now = await hashCurrentFile(absolute).catch((error: NodeJS.ErrnoException) => {
+    throw new PatchBackupError(
+      'SOURCE_UNREADABLE',
+      `Cannot read ${absolute} to compare it with its backup (${error?.code ?? error}). Check its permissions.`,
+      { cause: error, path: key },
+    )
+  })
+  const state = classify(entry, now)
+  const result: DiffResult = {
+    uuid,
+    path: key,
+    state,
+    comparison: 'identical',
+    backup: { size: entry.size, integrity: entry.integrity },
+    current: now ? { size: now.size, integrity: now.integrity } : null,
+    diff: null,
+  }
+  if (state === 'original') return result
+  if (entry.size > MAX_TEXT_DIFF_BYTES || (now?.size ?? 0) > MAX_TEXT_DIFF_BYTES) {
+    result.comparison = 'too-large'
+    return result
+  }
+  const before = await readBackup(backups, uuid, key, entry)
+  const after = now ? await readFile(absolute) : Buffer.alloc(0)
+  if (isBinary(before) || isBinary(after)) {
+    result.comparison = 'binary'
+    return result
+  }
+  result.comparison = 'text'
+  result.diff = createTwoFilesPatch(
+    `a/${key}`,
+    now ? `b/${key}` : '/dev/null',
+    before.toString('utf8'),
+    after.toString('utf8'),
+    'backup',
+    now ? 'current' : undefined,
+    { headerOptions: FILE_HEADERS_ONLY },
+  )
+  return result
+}

@@ -1,0 +1,64 @@
+import { type FileState, parseUuid } from '@patch-backup/core'
+import type { CommandContext } from './context.js'
+import { patchNotFound } from './not-found.js'
+
+export interface StatusOptions {
+  uuid: string
+}
+
+export interface FileStatus {
+  path: string
+  state: FileState
+  /** Size of the backup. */
+  size: number
+  /** The backed-up (pre-patch) bytes. */
+  backupIntegrity: string
+  /** The bytes `record` saw after the patch; absent when they were not recorded. */
+  patchedIntegrity?: string
+  /** The bytes on disk now; absent when the file is missing. */
+  currentIntegrity?: string
+}
+
+export interface StatusResult {
+  uuid: string
+  files: FileStatus[]
+  counts: Record<FileState, number>
+}
+
+export const FILE_STATES: readonly FileState[] = [
+  'original',
+  'patched',
+  'drifted',
+  'modified',
+  'missing',
+]
+
+/**
+ * Each file of a patch as the service classifies it: `original` (holds its backup), `patched`
+ * (holds the recorded patched bytes), `drifted` (neither, though the patch was recorded),
+ * `modified` (differs from its backup, nothing recorded) or `missing`.
+ */
+export async function status(
+  options: StatusOptions,
+  { backups }: CommandContext,
+): Promise<StatusResult> {
+  const uuid = parseUuid(options.uuid)
+  // First: it finishes or rolls back any restore a crash left in flight, then hashes every file.
+  const states = await backups.status(uuid)
+  if (!states) throw patchNotFound(uuid)
+  const manifest = await backups.getPatchMetadata(uuid)
+  const counts = Object.fromEntries(FILE_STATES.map((s) => [s, 0])) as Record<FileState, number>
+  const files = states.map((s): FileStatus => {
+    counts[s.state]++
+    const file: FileStatus = {
+      path: s.path,
+      state: s.state,
+      size: manifest?.files[s.path]?.size ?? 0,
+      backupIntegrity: s.backupIntegrity,
+    }
+    if (s.patchedIntegrity !== undefined) file.patchedIntegrity = s.patchedIntegrity
+    if (s.currentIntegrity !== undefined) file.currentIntegrity = s.currentIntegrity
+    return file
+  })
+  return { uuid, files, counts }
+}

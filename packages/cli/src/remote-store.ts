@@ -1,0 +1,65 @@
+import { type BackupStore, PatchBackupError } from '@patch-backup/core'
+
+/** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
+export class StoreUrlError extends Error {
+  override readonly name = 'StoreUrlError'
+}
+
+export interface RemoteStore {
+  store: BackupStore
+  /** Lets go of the client's sockets, so the process can end as soon as the command is done. */
+  close(): void
+}
+
+/** The package that `--store s3://…` needs; an optional peer dependency of the CLI. */
+export const S3_PACKAGE = '@patch-backup/store-s3'
+
+type StoreS3 = typeof import('@patch-backup/store-s3')
+
+function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+}
+
+async function loadStoreS3(): Promise<StoreS3> {
+  // The SDK warns once per process on Node < 22 about its releases after January 2027; this
+  // package pins one that runs on Node 20, so for a CLI user the warning is only noise.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  try {
+    return await import('@patch-backup/store-s3')
+  } catch (error) {
+    // Only when the package itself is missing: one of its own dependencies missing is a broken
+    // install, and its message should stay as it is.
+    const message = String((error as Error)?.message)
+    if (!isNotFound(error) || !message.includes(`'${S3_PACKAGE}'`)) throw error
+    throw new PatchBackupError(
+      'STORE_UNAVAILABLE',
+      `--store s3://… needs ${S3_PACKAGE}, which is not installed next to @patch-backup/cli. Install it where the CLI is: 'npm install --global ${S3_PACKAGE}' for a global CLI, or 'npm install ${S3_PACKAGE}' in the project.`,
+      { cause: error },
+    )
+  }
+}
+
+/**
+ * Opens the store a `--store` URL names (`s3://bucket/prefix[?endpoint=…&region=…]`), loading
+ * `@patch-backup/store-s3` and the AWS SDK only now. A URL that is not one throws `StoreUrlError`
+ * (before anything is loaded when the scheme is wrong); credentials come from the environment.
+ */
+export async function openRemoteStore(url: string, source: string): Promise<RemoteStore> {
+  if (!/^s3:\/\//i.test(url)) {
+    throw new StoreUrlError(
+      `${source}: ${JSON.stringify(url)} is not a store URL: only s3://<bucket>/<prefix> is supported (for a local store, use --dir)`,
+    )
+  }
+  const { createS3StoreFromEnv, parseS3Url } = await loadStoreS3()
+  let location: ReturnType<StoreS3['parseS3Url']>
+  try {
+    location = parseS3Url(url)
+  } catch (error) {
+    if (error instanceof PatchBackupError && error.code === 'INVALID_OPTIONS')
+      throw new StoreUrlError(`${source}: ${error.message}`)
+    throw error
+  }
+  const store = createS3StoreFromEnv(location)
+  return { store, close: () => store.client.destroy() }
+}

@@ -1,0 +1,65 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cleanEnv, run } from './helpers.js'
+
+const tracer = fileURLToPath(new URL('./fixtures/trace-loads.mjs', import.meta.url))
+let work: string
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'pb-startup-'))
+})
+afterAll(() => rm(work, { recursive: true, force: true }))
+
+async function loadedBy(args: string[]): Promise<string[]> {
+  const out = path.join(work, `${args.join('_').replace(/\W/g, '')}.json`)
+  const r = await run(args, {
+    cwd: work,
+    nodeArgs: ['--import', tracer],
+    env: cleanEnv({ TRACE_LOADS_TO: out }),
+  })
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(await readFile(out, 'utf8')) as string[]
+}
+
+const heavy = (files: string[]) =>
+  files.filter((f) => /[\\/](cacache|proper-lockfile|ssri)[\\/]/.test(f))
+// The AWS SDK is CommonJS too (its `main`), so the tracer sees it when `--store` loads it.
+const awsSdk = (files: string[]) => files.filter((f) => /[\\/]@aws-sdk[\\/]/.test(f))
+
+describe('start-up', () => {
+  it('--version and --help load neither cacache nor proper-lockfile', async () => {
+    expect(heavy(await loadedBy(['--version']))).toEqual([])
+    // Through the parser too (the bare --version answers before it loads).
+    expect(heavy(await loadedBy(['--json', '--version']))).toEqual([])
+    expect(heavy(await loadedBy(['restore', '--help']))).toEqual([])
+  })
+
+  it('bare --version does not even load the parser', async () => {
+    expect((await loadedBy(['--version'])).filter((f) => f.includes('commander'))).toEqual([])
+    expect((await loadedBy(['--help'])).some((f) => f.includes('commander'))).toBe(true)
+  })
+
+  it('a command does load them (so the check above can fail)', async () => {
+    const loaded = heavy(await loadedBy(['--dir', path.join(work, 'store'), 'list']))
+    expect(loaded.some((f) => f.includes('cacache'))).toBe(true)
+    expect(loaded.some((f) => f.includes('proper-lockfile'))).toBe(true)
+  })
+
+  it('only --store loads the AWS SDK: never --version, --help or a run on the local store', async () => {
+    expect(awsSdk(await loadedBy(['--version']))).toEqual([])
+    expect(awsSdk(await loadedBy(['--json', '--version']))).toEqual([])
+    expect(awsSdk(await loadedBy(['--help']))).toEqual([])
+    expect(awsSdk(await loadedBy(['--dir', path.join(work, 'store'), 'list']))).toEqual([])
+    // `list` reads only manifests: no request goes out, but the store (and the SDK) is opened.
+    const remote = await loadedBy([
+      '--dir',
+      path.join(work, 'store'),
+      '--store',
+      's3://b/p',
+      'list',
+    ])
+    expect(awsSdk(remote).length).toBeGreaterThan(0)
+  })
+})
