@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { expect, it } from 'vitest'
+
+const run = fileURLToPath(new URL('../run.mjs', import.meta.url))
+
+interface Check {
+  name: string
+  met: boolean
+  gross: boolean
+  grossLimit?: string
+}
+
+/**
+ * `pnpm bench --quick` as CI runs it: every scenario on small sizes, failing only on a gross
+ * regression (limits far from the targets, so a loaded machine cannot trip them).
+ */
+it('runs the quick benchmark with no gross regression', { timeout: 240_000 }, async () => {
+  const child = spawn(process.execPath, [run, '--quick', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => {
+    stdout += d
+  })
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  const report = JSON.parse(stdout) as { rows: unknown[]; checks: Check[] }
+  const gross = report.checks.filter((c) => c.gross).map((c) => `${c.name} (${c.grossLimit})`)
+  expect(gross, stderr).toEqual([])
+  expect(code, stderr).toBe(0)
+  expect(report.rows.length).toBeGreaterThan(10)
+  expect(report.checks.some((c) => c.name.includes('frees its own bytes'))).toBe(true)
+})
