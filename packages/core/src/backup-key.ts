@@ -18,3 +18,9 @@ export function snapshotKey(uuid: string, fileKey: string): string {
   const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
   return `${BACKUP_KEY_PREFIX}${uuid}:snapshot-${digest}`
 }
+
+/** A short-lived key holding a file's recorded bytes while an overwrite re-points its backup key. */
+export function pinKey(uuid: string, fileKey: string): string {
+  const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
+  return `${BACKUP_KEY_PREFIX}${uuid}:pin-${digest}`
+}

@@ -1,4 +1,4 @@
-import type { ManifestRepository, PatchManifest, StillNeeded } from './types.js'
+import type { PatchManifest, StillNeeded } from './types.js'
 
 /** Each hash of an SRI string, without options: `sha256-a sha512-b?x` -> `sha256-a`, `sha512-b`. */
 function hashes(integrity: string): string[] {
@@ -23,22 +23,4 @@ export function recordedContent(manifests: Iterable<PatchManifest | undefined>):
     }
   }
   return (integrity) => hashes(integrity).some((h) => recorded.has(h))
-}
-
-/**
- * `recordedContent` of every readable manifest, read on the first question only (a cleanup that
- * frees nothing reads none). A manifest that cannot be read is skipped: its keys still protect
- * its bytes in the store, as they did before.
- */
-export function lazyRecordedContent(repo: ManifestRepository): StillNeeded {
-  let loaded: Promise<StillNeeded> | undefined
-  const load = async () => {
-    const all: (PatchManifest | undefined)[] = []
-    for (const uuid of await repo.list()) all.push(await repo.get(uuid).catch(() => undefined))
-    return recordedContent(all)
-  }
-  return async (integrity) => {
-    loaded ??= load()
-    return (await loaded)(integrity)
-  }
 }

@@ -2,14 +2,13 @@ import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
 import pMap from 'p-map'
-import { backupKey } from './backup-key.js'
+import { backupKey, pinKey } from './backup-key.js'
 import { asStoreError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { StorageLimits } from './limits.js'
 import { createMaintenance, type Maintenance } from './maintenance.js'
 import type { PruneOptions, PruneResult } from './prune.js'
-import { lazyRecordedContent } from './recorded-content.js'
 import { journalOf, type Snapshot, storeKeysOf } from './restore-journal.js'
 import {
   createRestoreTransactions,
@@ -247,6 +246,32 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return readManifest(uuid)
   }
 
+  /**
+   * Before an overwrite re-points backup keys at new bytes, pin keys hold the bytes the manifest
+   * still records, so a manifest write that fails or is killed never leaves those bytes without a
+   * key (where another patch's cleanup could free them). Released once the manifest moves on; a
+   * pin a crash leaves behind is an orphan key for gc, which keeps bytes a manifest records.
+   */
+  async function pinRecorded(uuid: PatchUuid, entries: BackupInfo[]): Promise<string[]> {
+    const pins: string[] = []
+    for (const entry of entries) {
+      const pin = pinKey(uuid, entry.originalPath)
+      try {
+        const bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
+        if (!bytes) continue // already gone: nothing to protect
+        await store.put(pin, bytes)
+        pins.push(pin)
+      } catch {
+        // Corrupt recorded bytes: the overwrite is the repair, nothing worth pinning.
+      }
+    }
+    return pins
+  }
+
+  async function unpin(pins: string[]): Promise<void> {
+    await Promise.all(pins.map((pin) => store.remove(pin).catch(() => false)))
+  }
+
   const service: PatchBackups = {
     ...createMaintenance({ store, manifests, concurrency }),
 
@@ -254,14 +279,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const id = parseUuid(uuid)
       const file = resolveProjectFile(root, filePath)
       return patchQueue.run(id, async () => {
-        if (!opts.overwrite) {
-          const existing = (await readManifest(id))?.files[file.key]
-          if (existing) return existing
-        }
+        const existing = (await readManifest(id))?.files[file.key]
+        if (existing && !opts.overwrite) return existing
+        const pins = await pinRecorded(id, existing ? [existing] : [])
         const entry = await storeFile(id, file)
         const next = await manifests.update(id, (current) =>
           withEntries(id, current, [entry], !!opts.overwrite),
         )
+        await unpin(pins)
         return next?.files[file.key] ?? entry
       })
     },
@@ -278,7 +303,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         }
       }
       return patchQueue.run(id, async () => {
-        const existing = opts.overwrite ? undefined : (await readManifest(id))?.files
+        const recorded = (await readManifest(id))?.files
+        const existing = opts.overwrite ? undefined : recorded
+        const pins = opts.overwrite
+          ? await pinRecorded(
+              id,
+              files.map((f) => recorded?.[f.key]).filter((e): e is BackupInfo => e !== undefined),
+            )
+          : []
         const unique = [...new Map(files.map((f) => [f.key, f])).values()]
         const refusal = await policies.quota?.checkBatch(
           id,
@@ -310,6 +342,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
                 withEntries(id, current, fresh, !!opts.overwrite),
               )
             : await readManifest(id)
+        await unpin(pins)
         const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
         for (const entry of entries) {
           const recorded = next?.files[entry.originalPath] ?? entry
@@ -437,14 +470,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         })
         if (!removed) return false
         policies.quota?.forget(id)
-        // Asked only before freeing bytes no other key uses: another manifest may still record them.
-        const stillNeeded = lazyRecordedContent(manifests)
         const failures: string[] = []
         await pMap(
           storeKeysOf(id, removed),
           async (key) => {
             try {
-              await store.remove(key, { freeContent: true, stillNeeded })
+              await store.remove(key, { freeContent: true })
             } catch (error) {
               failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`)
             }
