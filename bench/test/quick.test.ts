@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { runNode } from '@patch-backup/conformance'
 import { expect, it } from 'vitest'
 
 const run = fileURLToPath(new URL('../run.mjs', import.meta.url))
@@ -16,18 +16,7 @@ interface Check {
  * regression (limits far from the targets, so a loaded machine cannot trip them).
  */
 it('runs the quick benchmark with no gross regression', { timeout: 240_000 }, async () => {
-  const child = spawn(process.execPath, [run, '--quick', '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => {
-    stdout += d
-  })
-  child.stderr.on('data', (d) => {
-    stderr += d
-  })
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  const { code, stdout, stderr } = await runNode(run, ['--quick', '--json'])
   const report = JSON.parse(stdout) as { rows: unknown[]; checks: Check[] }
   const gross = report.checks.filter((c) => c.gross).map((c) => `${c.name} (${c.grossLimit})`)
   expect(gross, stderr).toEqual([])

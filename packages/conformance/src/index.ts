@@ -2,5 +2,6 @@ export type { Factory, ManifestFixture, ServiceFixture, StoreFixture } from './f
 export { runManifestRepositorySuite, sampleManifest } from './manifest-suite.js'
 export { createProjectDir } from './project-dir.js'
 export { readStream } from './read-stream.js'
+export { type NodeRun, runNode } from './run-node.js'
 export { runServiceSuite } from './service-suite.js'
 export { runBackupStoreSuite } from './store-suite.js'

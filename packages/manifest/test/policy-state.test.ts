@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runNode } from '@patch-backup/conformance'
 import { isPatchBackupError, RETENTION_STAMP } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createFilePolicyState, loadPolicyConfig } from '../src/index.js'
@@ -56,23 +56,14 @@ describe('createFilePolicyState', () => {
 })
 
 describe('automatic retention across processes', () => {
-  function child(uuid: string, startAt: number): Promise<{ runs: [number, number][] }> {
-    return new Promise((resolve, reject) => {
-      const proc = spawn(process.execPath, [RETENTION_WORKER, t.root, uuid, String(startAt)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let out = ''
-      let err = ''
-      proc.stdout.on('data', (d) => {
-        out += d
-      })
-      proc.stderr.on('data', (d) => {
-        err += d
-      })
-      proc.on('close', (code) =>
-        code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}: ${err}`)),
-      )
-    })
+  async function child(uuid: string, startAt: number): Promise<{ runs: [number, number][] }> {
+    const { code, stdout, stderr } = await runNode(RETENTION_WORKER, [
+      t.root,
+      uuid,
+      String(startAt),
+    ])
+    if (code !== 0) throw new Error(`exit ${code}: ${stderr}`)
+    return JSON.parse(stdout)
   }
 
   it('runs once per interval among racing processes, never two at once', {

@@ -1,27 +1,14 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runNode } from '@patch-backup/conformance'
 import { describe, expect, it } from 'vitest'
 
 const script = fileURLToPath(new URL('./fixtures/decorated-large-file.mjs', import.meta.url))
 const MIB = 1024 * 1024
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const run = (args: string[]) => runNode(script, args)
 
 describe('compression + encryption over cacache stream large files', () => {
   it('backs up and restores a 512 MiB file under 150 MiB RSS', { timeout: 600_000 }, async () => {

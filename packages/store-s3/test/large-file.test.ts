@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runNode } from '@patch-backup/conformance'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type S3TestServer, startS3Server } from './server.js'
 
@@ -10,20 +10,7 @@ const script = fileURLToPath(new URL('./fixtures/large-file.mjs', import.meta.ur
 const MIB = 1024 * 1024
 const SIZE_MIB = 256
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const run = (args: string[]) => runNode(script, args)
 
 let server: S3TestServer
 let work: string
