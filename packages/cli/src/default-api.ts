@@ -1,19 +1,22 @@
 import type { PatchBackups } from '@patch-backup/core'
-import { type OpenedPatchBackups, openPatchBackups } from './open.js'
+import { type OpenedPatchBackups, openPatchBackupsAsync } from './open.js'
 import { resolveRoot } from './root.js'
 
 // The seed's module-level functions. Root and cwd are read at each call, so a changed
 // PATCH_BACKUP_DIR, HOME or process.cwd() applies at once; the service for each (root, cwd)
-// is kept so concurrent calls share one per-patch queue.
-const services = new Map<string, OpenedPatchBackups>()
+// is kept so concurrent calls share one per-patch queue. Each applies the root's
+// patch-backup.config.json (read when its service is first made).
+const services = new Map<string, Promise<OpenedPatchBackups>>()
 
-function current(): OpenedPatchBackups {
+function current(): Promise<OpenedPatchBackups> {
   const root = resolveRoot()
   const cwd = process.cwd()
   const id = `${root}\0${cwd}`
   let service = services.get(id)
   if (!service) {
-    service = openPatchBackups({ dir: root, cwd })
+    service = openPatchBackupsAsync({ dir: root, cwd, policies: { forWriting: true } })
+    // A config or key that fails is tried again at the next call, not remembered.
+    service.catch(() => services.delete(id))
     services.set(id, service)
   }
   return service
@@ -23,7 +26,7 @@ function bound<K extends keyof PatchBackups>(name: K): PatchBackups[K] {
   // async: a bad root (NO_HOME, …) rejects the returned promise, like every other failure,
   // instead of throwing before there is a promise for `.catch()` to see.
   return (async (...args: unknown[]) =>
-    (current()[name] as (...a: unknown[]) => unknown)(...args)) as PatchBackups[K]
+    ((await current())[name] as (...a: unknown[]) => unknown)(...args)) as PatchBackups[K]
 }
 
 export const createBackup = bound('createBackup')

@@ -10,5 +10,13 @@ export {
   restoreAllBackups,
   restoreBackup,
 } from './default-api.js'
-export { type OpenedPatchBackups, type OpenOptions, openPatchBackups } from './open.js'
+export {
+  type OpenedPatchBackups,
+  type OpenedWithPolicies,
+  type OpenOptions,
+  openPatchBackups,
+  openPatchBackupsAsync,
+  type PolicyOpenOptions,
+  type PolicySummary,
+} from './open.js'
 export { layout, type RootOptions, resolveRoot } from './root.js'

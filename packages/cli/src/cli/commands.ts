@@ -4,7 +4,9 @@ import type { CommandContext } from '../commands/context.js'
 import type { DiffOptions, DiffResult } from '../commands/diff.js'
 import type { GcOptions, GcResult } from '../commands/gc.js'
 import type { InfoOptions, InfoResult } from '../commands/info.js'
+import type { KeyOptions, KeyResult } from '../commands/key.js'
 import type { ListOptions, ListResult } from '../commands/list.js'
+import type { PruneCommandOptions, PruneCommandResult } from '../commands/prune.js'
 import type { RecordOptions, RecordResult } from '../commands/record.js'
 import type { RecoverCommandResult, RecoverOptions } from '../commands/recover.js'
 import type { RestoreOptions, RestoreResult } from '../commands/restore.js'
@@ -12,7 +14,7 @@ import type { StatusOptions, StatusResult } from '../commands/status.js'
 import type { UndoCommandResult, UndoOptions } from '../commands/undo.js'
 import type { VerifyOptions, VerifyResult } from '../commands/verify.js'
 
-/** Each command's parsed options and result. `prune` joins here when it lands. */
+/** Each command's parsed options and result. */
 export interface Commands {
   backup: [BackupOptions, BackupResult]
   record: [RecordOptions, RecordResult]
@@ -26,6 +28,8 @@ export interface Commands {
   gc: [GcOptions, GcResult]
   status: [StatusOptions, StatusResult]
   diff: [DiffOptions, DiffResult]
+  prune: [PruneCommandOptions, PruneCommandResult]
+  key: [KeyOptions, KeyResult]
 }
 
 export type CommandName = keyof Commands
@@ -49,7 +53,24 @@ export const loadCommand: { [K in CommandName]: () => Promise<Run<K>> } = {
   gc: () => import('../commands/gc.js').then((m) => m.gc),
   status: () => import('../commands/status.js').then((m) => m.status),
   diff: () => import('../commands/diff.js').then((m) => m.diff),
+  prune: () => import('../commands/prune.js').then((m) => m.prune),
+  key: () => import('../commands/key.js').then((m) => m.key),
 }
+
+/** Commands that open no backup store at all. */
+export const NO_SERVICE: ReadonlySet<CommandName> = new Set(['key'])
+
+/** Commands that read no stored bytes: they run even when the encryption key is not at hand. */
+export const NO_KEY_NEEDED: ReadonlySet<CommandName> = new Set([
+  'list',
+  'info',
+  'cleanup',
+  'prune',
+  'gc',
+])
+
+/** Commands that write backups (a passphrase-keyed root gets its salt file). */
+export const WRITES_BACKUPS: ReadonlySet<CommandName> = new Set(['backup', 'restore'])
 
 /** Commands that move many bytes and may draw a progress bar. */
 export const SHOWS_PROGRESS: ReadonlySet<CommandName> = new Set(['backup', 'restore', 'verify'])
@@ -68,4 +89,6 @@ export const succeeded: { [K in CommandName]: (result: Commands[K][1]) => boolea
   gc: () => true,
   status: () => true,
   diff: () => true,
+  prune: (r) => r.errors.length === 0,
+  key: () => true,
 }

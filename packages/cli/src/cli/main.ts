@@ -3,7 +3,15 @@ import pkg from '../../package.json' with { type: 'json' }
 import type { CommandContext, ProgressSink } from '../commands/context.js'
 import { jsonDocument, jsonError } from '../output/json.js'
 import { colorEnabled, createStyle } from '../output/style.js'
-import { type CommandName, loadCommand, SHOWS_PROGRESS, succeeded } from './commands.js'
+import {
+  type CommandName,
+  loadCommand,
+  NO_KEY_NEEDED,
+  NO_SERVICE,
+  SHOWS_PROGRESS,
+  succeeded,
+  WRITES_BACKUPS,
+} from './commands.js'
 import { buildProgram, type GlobalFlags, type Invocation } from './program.js'
 import { HelpShown, UsageError } from './usage-error.js'
 
@@ -53,6 +61,10 @@ async function openRemote(invocation: Invocation, env: NodeJS.ProcessEnv) {
 
 async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEnv) {
   const { name, options, globals } = invocation
+  if (NO_SERVICE.has(name)) {
+    const run = await loadCommand[name]()
+    return (run as (o: unknown) => Promise<unknown>)(options)
+  }
   const remote = await openRemote(invocation, env)
   try {
     let progress: ProgressSink | undefined
@@ -60,19 +72,27 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       const { createProgress } = await import('../output/progress.js')
       progress = createProgress(io.stderr)
     }
-    const [{ openPatchBackups }, { countTransfers }, run] = await Promise.all([
+    const [{ openPatchBackupsAsync }, { countTransfers }, run] = await Promise.all([
       import('../open.js'),
       import('../output/count-transfers.js'),
       loadCommand[name](),
     ])
     const sink = progress
-    const backups = openPatchBackups({
+    const backups = await openPatchBackupsAsync({
       dir: globals.dir,
       cwd: path.resolve(globals.cwd ?? process.cwd()),
       store: remote?.store,
       decorateStore: sink ? (store) => countTransfers(store, sink) : undefined,
+      policies: {
+        env,
+        forWriting: WRITES_BACKUPS.has(name),
+        keyFile: globals.keyFile,
+        autoPrune: globals.autoPrune !== false,
+        needsKey: !NO_KEY_NEEDED.has(name),
+        describeKey: name === 'info',
+      },
     })
-    const context: CommandContext = { backups }
+    const context: CommandContext = { backups, policy: backups.policy }
     if (progress) context.progress = progress
     if (remote) context.remote = remote.url
     return await (run as (o: unknown, c: CommandContext) => Promise<unknown>)(options, context)
@@ -155,7 +175,13 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     await print(name, data, globals, io, env)
     return (succeeded[name] as (d: unknown) => boolean)(data) ? EXIT_OK : EXIT_FAILED
   } catch (caught) {
-    if (caught instanceof UsageError) return usageError(caught, argv, io, env)
+    if (caught instanceof UsageError) {
+      // A command's own usage error (a bad --older-than) carries no usage line: it is this one.
+      const full = caught.usage
+        ? caught
+        : new UsageError(caught.message, invocation.usage, invocation.commandPath)
+      return usageError(full, argv, io, env)
+    }
     const error = await asPatchBackupError(caught)
     if (globals.json) io.stdout.write(jsonError(error.code, error.message))
     else {

@@ -1,4 +1,4 @@
-import { Command, type CommanderError } from 'commander'
+import { Argument, Command, type CommanderError } from 'commander'
 import type { CommandName, Commands } from './commands.js'
 import { HelpShown, UsageError } from './usage-error.js'
 
@@ -11,6 +11,10 @@ export interface GlobalFlags {
   quiet?: boolean
   /** `false` with `--no-color`. */
   color?: boolean
+  /** Take the encryption key from this file for this run. */
+  keyFile?: string
+  /** `false` with `--no-auto-prune`: the config's retention does not run. */
+  autoPrune?: boolean
 }
 
 export interface Invocation<K extends CommandName = CommandName> {
@@ -39,6 +43,7 @@ Examples:
   $ patch-backup restore fix-123
   $ patch-backup undo fix-123
   $ patch-backup cleanup fix-123
+  $ patch-backup prune --older-than 30d --dry-run
   $ patch-backup --store s3://my-bucket/patch-backups backup fix-123 node_modules/lodash/index.js
 
 Exit codes: 0 done, 1 the operation failed or found problems, 2 usage error.
@@ -88,6 +93,11 @@ export function buildProgram(
     .option('--json', 'print exactly one JSON document on stdout, also on failure')
     .option('-q, --quiet', 'print nothing on success; problems still go to stderr')
     .option('--no-color', 'no colours (also NO_COLOR); colour is only used on a terminal')
+    .option(
+      '--key-file <path>',
+      "encryption key for this run: base64, hex or 32 raw bytes (default: the config's keySource, e.g. $PATCH_BACKUP_KEY)",
+    )
+    .option('--no-auto-prune', "do not run the config's retention after backups in this run")
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeOut: io.writeOut,
@@ -246,6 +256,42 @@ export function buildProgram(
         .argument('<uuid>', 'patch id')
         .argument('<file>', 'a file of the patch'),
     ([uuid, file]) => ({ uuid: uuid as string, file: file as string }),
+  )
+  add(
+    'prune',
+    (c) =>
+      c
+        .description(
+          'remove the oldest patches by age, total size, patch size or count, freeing the bytes only they used',
+        )
+        .option('--older-than <duration>', 'patches backed up more than this ago (30d, 12h, 15m)')
+        .option(
+          '--max-size <size>',
+          'then the oldest, until the rest hold at most this (2GB, 512MiB)',
+        )
+        .option('--max-patch-size <size>', 'every patch that alone holds more than this (200MB)')
+        .option(
+          '--keep-last <n>',
+          'never remove the newest n; given alone, remove all but the newest n',
+        )
+        .option('--dry-run', 'list what would be removed, remove nothing'),
+    (_args, opts) => ({
+      olderThan: opts.olderThan as string | undefined,
+      maxSize: opts.maxSize as string | undefined,
+      maxPatchSize: opts.maxPatchSize as string | undefined,
+      keepLast: opts.keepLast as string | undefined,
+      dryRun: !!opts.dryRun,
+    }),
+  )
+  add(
+    'key',
+    (c) =>
+      c
+        .description(
+          'encryption keys: "key generate" prints a new random key (base64) for PATCH_BACKUP_KEY or a key file',
+        )
+        .addArgument(new Argument('<action>', 'what to do').choices(['generate'])),
+    () => ({ action: 'generate' as const }),
   )
   return program
 }

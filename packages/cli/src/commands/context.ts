@@ -1,4 +1,5 @@
 import type { BackupStore, PatchBackups } from '@patch-backup/core'
+import type { PolicySummary } from '../open.js'
 
 /** The service a command works on, plus what `status` and `diff` need beyond it. */
 export interface CommandBackups extends PatchBackups {
@@ -22,4 +23,6 @@ export interface CommandContext {
   progress?: ProgressSink
   /** The `--store` URL when the bytes live in a remote store; absent for the local cacache one. */
   remote?: string
+  /** The storage policy in force for this run (`info` reports it). */
+  policy?: PolicySummary
 }

@@ -1,4 +1,5 @@
 import { type BackupInfo, normalizeFileKey, parseUuid } from '@patch-backup/core'
+import type { PolicySummary } from '../open.js'
 import type { CommandContext } from './context.js'
 import { summarize } from './list.js'
 import { fileNotFound, patchNotFound } from './not-found.js'
@@ -14,20 +15,28 @@ export interface PatchInfo {
   patchedAt: string
   files: number
   size: number
+  /** Bytes the store holds for them, when recorded (compression, encryption): `storedSize` summed, `size` where absent. */
+  storedSize?: number
   /** Manifest fields beyond the standard ones, as they are. */
   extra: Record<string, unknown>
+  /** The storage policy of this run (config file, --key-file, --no-auto-prune). */
+  policy?: PolicySummary
 }
 
 export interface FileInfo {
   uuid: string
   path: string
   backup: BackupInfo
+  policy?: PolicySummary
 }
 
 export type InfoResult = PatchInfo | FileInfo
 
 /** One patch's metadata, or one backed-up file's. */
-export async function info(options: InfoOptions, { backups }: CommandContext): Promise<InfoResult> {
+export async function info(
+  options: InfoOptions,
+  { backups, policy }: CommandContext,
+): Promise<InfoResult> {
   const uuid = parseUuid(options.uuid)
   const manifest = await backups.getPatchMetadata(uuid)
   if (!manifest) throw patchNotFound(uuid)
@@ -35,8 +44,13 @@ export async function info(options: InfoOptions, { backups }: CommandContext): P
     const key = normalizeFileKey(options.file)
     const backup = manifest.files[key]
     if (!backup) throw fileNotFound(uuid, key)
-    return { uuid, path: key, backup }
+    return policy ? { uuid, path: key, backup, policy } : { uuid, path: key, backup }
   }
   const { uuid: _uuid, patchedAt: _at, files: _files, ...extra } = manifest
-  return { ...summarize(manifest), uuid, extra }
+  const result: PatchInfo = { ...summarize(manifest), uuid, extra }
+  const entries = Object.values(manifest.files)
+  if (entries.some((e) => e.storedSize !== undefined))
+    result.storedSize = entries.reduce((sum, e) => sum + (e.storedSize ?? e.size), 0)
+  if (policy) result.policy = policy
+  return result
 }

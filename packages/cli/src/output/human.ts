@@ -4,13 +4,16 @@ import type { CleanupResult } from '../commands/cleanup.js'
 import type { DiffResult } from '../commands/diff.js'
 import type { GcResult } from '../commands/gc.js'
 import type { InfoResult } from '../commands/info.js'
+import type { KeyResult } from '../commands/key.js'
 import type { ListResult } from '../commands/list.js'
+import type { PruneCommandResult } from '../commands/prune.js'
 import type { RecordResult } from '../commands/record.js'
 import type { RecoverCommandResult } from '../commands/recover.js'
 import type { RestorePlanEntry, RestoreResult } from '../commands/restore.js'
 import type { StatusResult } from '../commands/status.js'
 import type { UndoCommandResult } from '../commands/undo.js'
 import type { VerifyResult } from '../commands/verify.js'
+import type { PolicySummary } from '../open.js'
 import { formatBytes } from './bytes.js'
 import type { Style } from './style.js'
 import { table } from './table.js'
@@ -247,19 +250,150 @@ function list(d: ListResult, s: Style): Rendered {
   return { stdout: head + table(rows, { indent: '  ', right: [1] }), stderr: '' }
 }
 
+/** `1d 2h`-ish: the largest whole unit a duration in ms is written in. */
+function formatDuration(ms: number): string {
+  const units: [string, number][] = [
+    ['w', 7 * 86_400_000],
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ]
+  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  for (const [unit, size] of units) if (ms >= size) return `${(ms / size).toFixed(1)}${unit}`
+  return `${ms}ms`
+}
+
+/** One line per policy: compression, encryption, limits, retention. */
+export function policyLines(p: PolicySummary): string[][] {
+  const rows: string[][] = []
+  const c = p.compression
+  rows.push([
+    'compression',
+    c && c.algorithm !== 'none'
+      ? `${c.algorithm}${c.level !== undefined ? ` level ${c.level}` : ''}`
+      : 'off',
+  ])
+  const e = p.encryption
+  rows.push([
+    'encryption',
+    e
+      ? `on (key from ${e.keySource}${e.keyId ? `, key id ${e.keyId}` : ''}${e.keyError ? `; key not available: ${e.keyError}` : ''})`
+      : 'off',
+  ])
+  const l = p.limits
+  const limits = [
+    l?.maxPatchBytes !== undefined ? `max ${formatBytes(l.maxPatchBytes)} per patch` : '',
+    l?.maxTotalBytes !== undefined ? `max ${formatBytes(l.maxTotalBytes)} in all` : '',
+  ].filter(Boolean)
+  rows.push([
+    'limits',
+    limits.length
+      ? `${limits.join(', ')}${l?.onExceeded === 'prune-oldest' ? ', prune oldest when full' : ''}`
+      : 'none',
+  ])
+  const r = p.retention
+  const rules = [
+    r?.olderThan !== undefined ? `older than ${formatDuration(r.olderThan)}` : '',
+    r?.maxTotalBytes !== undefined ? `over ${formatBytes(r.maxTotalBytes)} in all` : '',
+    r?.maxPatchBytes !== undefined ? `patches over ${formatBytes(r.maxPatchBytes)}` : '',
+    r?.keepLast !== undefined ? `keeping the last ${r.keepLast}` : '',
+  ].filter(Boolean)
+  rows.push([
+    'retention',
+    rules.length
+      ? `prune ${rules.join(', ')}${r?.intervalMs !== undefined ? `, every ${formatDuration(r.intervalMs)}` : ''}`
+      : 'none',
+  ])
+  rows.push(['config', p.config ?? 'none (defaults)'])
+  return rows
+}
+
 function info(d: InfoResult, s: Style): Rendered {
   const rows: string[][] = [['patch', s.bold(d.uuid)]]
   if ('backup' in d) {
     const b = d.backup
-    rows.push(['file', d.path], ['size', exactBytes(b.size)], ['integrity', b.integrity])
+    rows.push(['file', d.path], ['size', exactBytes(b.size)])
+    if (b.storedSize !== undefined) rows.push(['stored size', exactBytes(b.storedSize)])
+    rows.push(['integrity', b.integrity])
     rows.push(['backed up at', b.backedUpAt])
     if (b.mode !== undefined) rows.push(['mode', `0${b.mode.toString(8)}`])
     if (b.originalPath !== d.path) rows.push(['original path', b.originalPath])
   } else {
     rows.push(['patched at', d.patchedAt], ['files', String(d.files)], ['size', exactBytes(d.size)])
+    if (d.storedSize !== undefined) rows.push(['stored size', exactBytes(d.storedSize)])
     for (const [key, value] of Object.entries(d.extra)) rows.push([key, JSON.stringify(value)])
   }
-  return { stdout: table(rows.map(([k, v]) => [s.dim(k ?? ''), v ?? ''])), stderr: '' }
+  let out = table(rows.map(([k, v]) => [s.dim(k ?? ''), v ?? '']))
+  if (d.policy) {
+    out += `${s.dim('Policy in force:')}\n${table(
+      policyLines(d.policy).map(([k, v]) => [s.dim(k ?? ''), v ?? '']),
+      { indent: '  ' },
+    )}`
+  }
+  return { stdout: out, stderr: '' }
+}
+
+function ageOf(patchedAt: string, now: number): string {
+  const ms = now - Date.parse(patchedAt)
+  if (!Number.isFinite(ms)) return '?'
+  if (ms < 60_000) return `${Math.max(0, Math.floor(ms / 1000))}s`
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m`
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)}h`
+  return `${Math.floor(ms / 86_400_000)}d`
+}
+
+function prune(d: PruneCommandResult, s: Style): Rendered {
+  const issues = [...d.skipped, ...d.errors]
+  const stderr = issues.length
+    ? `${
+        d.skipped.length
+          ? `${s.yellow('Skipped:')}\n${table(
+              d.skipped.map((e) => [e.uuid, e.code, e.message]),
+              { indent: '  ' },
+            )}`
+          : ''
+      }${
+        d.errors.length
+          ? `${s.red('Not freed')} (run 'patch-backup gc'):\n${table(
+              d.errors.map((e) => [e.uuid, s.red(e.code), e.message]),
+              { indent: '  ' },
+            )}`
+          : ''
+      }`
+    : ''
+  if (d.removed.length === 0) {
+    return {
+      stdout: `Nothing to prune: ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.\n`,
+      stderr,
+    }
+  }
+  const now = Date.now()
+  const rows = [
+    ['PATCH', 'AGE', 'FILES', 'SIZE', 'REASON'].map((h) => s.dim(h)),
+    ...d.removed.map((p) => [
+      p.uuid,
+      ageOf(p.patchedAt, now),
+      String(p.files),
+      formatBytes(p.bytes),
+      p.reason,
+    ]),
+  ]
+  const verb = d.dryRun ? 'would remove' : 'Removed'
+  const head = `${d.dryRun ? 'Dry run: ' : ''}${verb} ${plural(d.removed.length, 'patch')}:\n`
+  const stored =
+    d.reclaimedStoredBytes !== d.reclaimedBytes
+      ? ` (${formatBytes(d.reclaimedStoredBytes)} stored)`
+      : ''
+  const total = `${d.dryRun ? 'Would reclaim' : 'Reclaimed'} ${s.bold(formatBytes(d.reclaimedBytes))}${stored}; ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.${d.dryRun ? ' Nothing was removed.' : ''}\n`
+  return { stdout: head + table(rows, { indent: '  ', right: [1, 2, 3] }) + total, stderr }
+}
+
+function key(d: KeyResult, _s: Style): Rendered {
+  return {
+    stdout: `${d.key}\n`,
+    stderr: `key id ${d.keyId}: keep this key safe (export PATCH_BACKUP_KEY=… or save it to a --key-file); without it encrypted backups cannot be read.\n`,
+  }
 }
 
 function cleanup(d: CleanupResult, s: Style): Rendered {
@@ -355,4 +489,6 @@ export const human = {
   gc,
   status,
   diff,
+  prune,
+  key,
 }
