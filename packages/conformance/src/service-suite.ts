@@ -12,6 +12,7 @@ import {
 } from 'node:fs/promises'
 import path from 'node:path'
 import {
+  type BackupStore,
   createPatchBackups,
   isPatchBackupError,
   type PatchBackups,
@@ -485,6 +486,45 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0, removedBlobs: 0 })
       })
 
+      it('gc waits for a backup of this process that has stored its bytes but not its manifest', async (ctx) => {
+        const inner = fixture.store.store
+        if (!inner.keys) ctx.skip()
+        const files = Array.from({ length: 5 }, (_, i) => `g/f${i}.js`)
+        for (const f of files) await write(f, `bytes of ${f}`)
+        // Hold the batch's last store write until gc has listed the keys: gc then sees keys
+        // whose manifest entries are not written yet.
+        let stored = 0
+        let listed!: () => void
+        const gcListed = new Promise<void>((resolve) => {
+          listed = resolve
+        })
+        let allStored!: () => void
+        const storedAll = new Promise<void>((resolve) => {
+          allStored = resolve
+        })
+        const held: BackupStore = {
+          ...inner,
+          put: async (key, data) => {
+            const result = await inner.put(key, data)
+            if (++stored === files.length) {
+              allStored()
+              await gcListed
+            }
+            return result
+          },
+          keys: async function* (prefix) {
+            yield* inner.keys!(prefix)
+            listed()
+          },
+        }
+        const slow = open({ store: held, concurrency: 1 })
+        const batch = slow.createBackups(UUID, files)
+        await storedAll
+        await slow.gc()
+        await expect(batch).resolves.toMatchObject({ failed: [] })
+        await expect(slow.verify(UUID)).resolves.toMatchObject({ ok: 5, problems: [] })
+      })
+
       it('verify reports a damaged manifest and goes on with the rest', async (ctx) => {
         if (!fixture.manifests.corrupt) ctx.skip()
         await backups.createBackup('broken', LODASH)
@@ -631,6 +671,42 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         expect(forced.restored).toEqual([LODASH, 'node_modules/lodash/package.json'])
         await backups.undoRestore(UUID)
         await expect(read(LODASH)).resolves.toBe('drifted')
+      })
+
+      it('a later restore that fails keeps the last restore undoable', async (ctx) => {
+        if (!fixture.store.corrupt) ctx.skip()
+        const files = ['u/a.js', 'u/b.js']
+        for (const f of files) await write(f, `original ${f}`)
+        const { files: infos } = await backups.createBackups(UUID, files)
+        await patchAll(files, 'first')
+        await backups.restoreAllBackups(UUID, { atomic: true })
+        await patchAll(files, 'second')
+        await fixture.store.corrupt!(infos['u/b.js']!.integrity)
+        const failed = await backups.restoreAllBackups(UUID, { atomic: true })
+        expect(failed.failed).toEqual(['u/b.js'])
+        await backups.gc()
+        await expect(backups.undoRestore(UUID)).resolves.toMatchObject({
+          undone: files,
+          failed: [],
+        })
+        for (const f of files) await expect(read(f)).resolves.toBe(`first ${f}`)
+      })
+
+      it('finishes a restore a crash left in its journal before recording, without hanging', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched')
+        const manifest = await backups.getPatchMetadata(UUID)
+        await fixture.manifests.repo.update(UUID, () => ({
+          ...manifest!,
+          restoreJournal: {
+            id: 'dead',
+            phase: 'staging',
+            startedAt: clock.toISOString(),
+            files: {},
+          },
+        }))
+        await expect(backups.recordPatched(UUID)).resolves.toMatchObject({ recorded: [LODASH] })
+        await expect(backups.getPatchMetadata(UUID)).resolves.not.toHaveProperty('restoreJournal')
       })
 
       it('cleanup frees the snapshot bytes too', async (ctx) => {

@@ -13,10 +13,14 @@ export function patchKeyPrefix(uuid: string): string {
   return `${BACKUP_KEY_PREFIX}${uuid}:`
 }
 
-/** The store key of the bytes a restore replaced (kept so `undoRestore` can put them back). */
-export function snapshotKey(uuid: string, fileKey: string): string {
+/**
+ * The store key of the bytes a restore replaced (kept so `undoRestore` can put them back). Each
+ * restore gets its own keys, so a later restore that fails half-way never re-points the keys the
+ * last completed restore's undo needs.
+ */
+export function snapshotKey(uuid: string, fileKey: string, restoreId?: string): string {
   const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
-  return `${BACKUP_KEY_PREFIX}${uuid}:snapshot-${digest}`
+  return `${BACKUP_KEY_PREFIX}${uuid}:snapshot-${restoreId ? `${restoreId}-` : ''}${digest}`
 }
 
 /** A short-lived key holding a file's recorded bytes while an overwrite re-points its backup key. */

@@ -14,6 +14,8 @@ export type PatchBackupErrorCode =
   | 'LOCK_TIMEOUT'
   | 'LOCK_COMPROMISED'
   | 'STORE_ERROR'
+  | 'DRIFTED'
+  | 'RESTORE_IN_PROGRESS'
   | 'NO_HOME'
   | 'QUOTA_EXCEEDED'
   | 'DECRYPT_FAILED'

@@ -4,6 +4,7 @@ import pMap from 'p-map'
 import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
 import { PatchBackupError } from './errors.js'
 import { VerifyingStream } from './integrity.js'
+import { KeyedQueue } from './keyed-queue.js'
 import { recordedContent } from './recorded-content.js'
 import { storeKeysOf } from './restore-journal.js'
 import type {
@@ -31,6 +32,8 @@ interface MaintenanceDeps {
   store: BackupStore
   manifests: ManifestRepository
   concurrency: number
+  /** The service's per-patch queue: gc re-checks and frees a patch's keys inside it. */
+  patchQueue?: KeyedQueue
 }
 
 const discard = () =>
@@ -45,7 +48,12 @@ function describe(error: unknown): { code: string; message: string } {
   return { code: 'STORE_ERROR', message: error instanceof Error ? error.message : String(error) }
 }
 
-export function createMaintenance({ store, manifests, concurrency }: MaintenanceDeps): Maintenance {
+export function createMaintenance({
+  store,
+  manifests,
+  concurrency,
+  patchQueue = new KeyedQueue(),
+}: MaintenanceDeps): Maintenance {
   async function checkFile(
     uuid: string,
     path: string,
@@ -57,6 +65,7 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
         return {
           uuid,
           path,
+          integrity: entry.integrity,
           code: 'BLOB_MISSING',
           message: `The stored bytes of ${path} (${entry.integrity}) are gone.`,
         }
@@ -64,7 +73,7 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
       await pipeline(stream, new VerifyingStream(entry.integrity, entry.size), discard())
       return undefined
     } catch (error) {
-      return { uuid, path, ...describe(error) }
+      return { uuid, path, integrity: entry.integrity, ...describe(error) }
     }
   }
 
@@ -125,7 +134,7 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
           const files = { ...current.files }
           for (const problem of problems) {
             // Drop only what was verified bad: an entry re-created since then is left alone.
-            if (files[problem.path as string] === undefined) continue
+            if (files[problem.path as string]?.integrity !== problem.integrity) continue
             delete files[problem.path as string]
             dropped.push(problem)
           }
@@ -155,13 +164,16 @@ export function createMaintenance({ store, manifests, concurrency }: Maintenance
         }
         for (const key of orphans) {
           // Re-check just before removing: a backup may have recorded the key meanwhile.
+          // Inside the patch's queue, so a backup of this process that has stored its bytes but
+          // not yet written its manifest finishes first (other processes: see docs/reliability.md).
           const uuid = key.slice(BACKUP_KEY_PREFIX.length, key.lastIndexOf(':'))
-          const manifest = await manifests.get(uuid).catch(() => undefined)
-          const stillLive = storeKeysOf(uuid, manifest).includes(key)
-          if (stillLive) continue
-          // A store that can collect garbage frees (and counts) the bytes below, in one pass.
-          if (await store.remove(key, { freeContent: !store.collectGarbage, stillNeeded }))
-            report.removedKeys++
+          const removed = await patchQueue.run(uuid, async () => {
+            const manifest = await manifests.get(uuid).catch(() => undefined)
+            if (storeKeysOf(uuid, manifest).includes(key)) return false
+            // A store that can collect garbage frees (and counts) the bytes below, in one pass.
+            return store.remove(key, { freeContent: !store.collectGarbage, stillNeeded })
+          })
+          if (removed) report.removedKeys++
         }
       }
       if (store.collectGarbage) {

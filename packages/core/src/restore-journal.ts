@@ -6,6 +6,8 @@ export interface Snapshot {
   integrity: string
   size: number
   mode: number
+  /** The store key holding these bytes (older manifests: `snapshotKey(uuid, path)`). */
+  key?: string
 }
 
 export interface JournalFile {
@@ -25,6 +27,8 @@ export interface RestoreJournal {
   id: string
   phase: 'staging' | 'committing' | 'rolling-back'
   startedAt: string
+  /** Who runs it: a journal whose owner is still alive is a restore in progress, not a crash. */
+  owner?: { pid: number; host: string }
   files: Record<string, JournalFile>
 }
 
@@ -54,14 +58,35 @@ export function withoutJournal(manifest: PatchManifest): PatchManifest {
 export function storeKeysOf(uuid: string, manifest: PatchManifest | undefined): string[] {
   if (!manifest) return []
   const keys = Object.keys(manifest.files).map((path) => backupKey(uuid, path))
-  const snapshots = new Set([
-    ...Object.entries(lastRestoreOf(manifest)?.files ?? {})
-      .filter(([, s]) => s !== null)
-      .map(([path]) => path),
-    ...Object.entries(journalOf(manifest)?.files ?? {})
-      .filter(([, f]) => f.previous !== null)
-      .map(([path]) => path),
-  ])
-  for (const path of snapshots) keys.push(snapshotKey(uuid, path))
+  const snapshots = new Set<string>()
+  for (const [path, snapshot] of Object.entries(lastRestoreOf(manifest)?.files ?? {})) {
+    if (snapshot) snapshots.add(snapshotStoreKey(uuid, path, snapshot))
+  }
+  for (const [path, file] of Object.entries(journalOf(manifest)?.files ?? {})) {
+    if (file.previous) snapshots.add(snapshotStoreKey(uuid, path, file.previous))
+  }
+  keys.push(...snapshots)
   return keys
+}
+
+export function snapshotStoreKey(uuid: string, path: string, snapshot: Snapshot): string {
+  return snapshot.key ?? snapshotKey(uuid, path)
+}
+
+/**
+ * Whether a journal was left by a restore that can no longer finish it: one of this process
+ * (its restores run in the patch's queue, so a journal seen from inside the queue is stale), one
+ * whose process is gone, or one from another host that has been silent for ten minutes.
+ */
+export function isAbandoned(journal: RestoreJournal, host: string, nowMs: number): boolean {
+  const owner = journal.owner
+  if (!owner) return true
+  if (owner.host !== host) return nowMs - Date.parse(journal.startedAt) > 10 * 60 * 1000
+  if (owner.pid === process.pid) return true
+  try {
+    process.kill(owner.pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
 }

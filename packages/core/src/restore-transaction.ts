@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { chmod, rename, rm } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -11,11 +12,13 @@ import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
 import { VerifyingStream } from './integrity.js'
 import {
+  isAbandoned,
   type JournalFile,
   journalOf,
   lastRestoreOf,
   type RestoreJournal,
   type Snapshot,
+  snapshotStoreKey,
   withoutJournal,
 } from './restore-journal.js'
 import { ensureParentInside, writeAtomically } from './safe-target.js'
@@ -172,10 +175,12 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     uuid: string,
     file: ProjectFile,
     current: CurrentFile,
+    restoreId: string,
   ): Promise<Snapshot> {
+    const key = snapshotKey(uuid, file.key, restoreId)
     try {
-      const stored = await store.put(snapshotKey(uuid, file.key), createReadStream(file.absolute))
-      return { integrity: stored.integrity, size: stored.size, mode: current.mode }
+      const stored = await store.put(key, createReadStream(file.absolute))
+      return { integrity: stored.integrity, size: stored.size, mode: current.mode, key }
     } catch (error) {
       throw asStoreError(error, `keep a snapshot of ${file.key} before restoring it`)
     }
@@ -184,7 +189,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   async function putBack(uuid: string, key: string, previous: Snapshot | null): Promise<void> {
     const file = fileOf(key)
     if (previous === null) await rm(file.absolute, { force: true })
-    else await writeFromStore(snapshotKey(uuid, key), file, previous)
+    else await writeFromStore(snapshotStoreKey(uuid, key, previous), file, previous)
+  }
+
+  /** Sets what `undo` puts back, leaving any journal of a restore in flight as it is. */
+  async function setLastRestore(uuid: string, last: Record<string, Snapshot | null>) {
+    await manifests.update(uuid, (current) =>
+      current ? { ...current, lastRestore: { at: now().toISOString(), files: last } } : current,
+    )
   }
 
   async function setJournal(
@@ -205,26 +217,47 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     return Object.fromEntries(Object.entries(journal.files).map(([key, f]) => [key, f.previous]))
   }
 
-  /** Finishes or undoes a restore that a crash interrupted. `undefined` when none was in flight. */
+  /**
+   * Finishes or undoes a restore that a crash interrupted. `undefined` when none was in flight.
+   * A journal whose owner is still running is left alone: `explicit` callers get
+   * `RESTORE_IN_PROGRESS`, others simply go on.
+   */
   async function recover(
     uuid: string,
     manifest?: PatchManifest,
+    explicit = false,
   ): Promise<RecoverResult | undefined> {
     const journal = journalOf(manifest ?? (await manifests.get(uuid)))
     if (!journal) return undefined
+    if (!isAbandoned(journal, os.hostname(), now().getTime())) {
+      if (!explicit) return undefined
+      throw new PatchBackupError(
+        'RESTORE_IN_PROGRESS',
+        `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry.`,
+      )
+    }
     const entries = Object.entries(journal.files)
+    const settle = async (key: string, step: () => Promise<unknown>) => {
+      try {
+        await step()
+      } catch (error) {
+        throw unwritable(fileOf(key), error)
+      }
+    }
     if (journal.phase === 'committing') {
       for (const [key, f] of entries) {
         // A temp still there was never renamed; one that is gone already replaced its target.
-        await rename(tempOf(f.temp), fileOf(key).absolute).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error
-        })
+        await settle(key, () =>
+          rename(tempOf(f.temp), fileOf(key).absolute).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'ENOENT') throw error
+          }),
+        )
       }
       await setJournal(uuid, undefined, previousOf(journal))
       return { outcome: 'rolled-forward', files: entries.map(([k]) => k) }
     }
     for (const [key, f] of entries) {
-      await rm(tempOf(f.temp), { force: true })
+      await settle(key, () => rm(tempOf(f.temp), { force: true }))
       if (journal.phase === 'rolling-back') await putBack(uuid, key, f.previous)
     }
     await setJournal(uuid, undefined)
@@ -248,7 +281,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     if (state === 'original') return { outcome: 'unchanged' }
     if (state === 'drifted' && current) {
       if (!options.force) throw drifted(file, entry, current)
-      const kept = await snapshot(uuid, file, current)
+      const kept = await snapshot(uuid, file, current, randomBytes(6).toString('hex'))
       await writeFromStore(backupKey(uuid, file.key), file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
@@ -258,7 +291,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
 
   /** Records the snapshots one (non-atomic) restore call kept, so `undo` can put them back. */
   async function rememberSnapshots(uuid: string, kept: Record<string, Snapshot>): Promise<void> {
-    if (Object.keys(kept).length > 0) await setJournal(uuid, undefined, kept)
+    if (Object.keys(kept).length > 0) await setLastRestore(uuid, kept)
   }
 
   async function restoreAtomic(
@@ -304,13 +337,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       id,
       phase: 'staging',
       startedAt: now().toISOString(),
+      owner: { pid: process.pid, host: os.hostname() },
       files: {},
     }
     try {
       await pMap(
         work,
         async (p, i) => {
-          const previous = p.current ? await snapshot(uuid, p.file, p.current) : null
+          const previous = p.current ? await snapshot(uuid, p.file, p.current, id) : null
           const temp = path.posix.join(path.posix.dirname(p.key), `.pb-${id}-${i}.tmp`)
           journal.files[p.key] = { temp, previous } satisfies JournalFile
         },

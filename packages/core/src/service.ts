@@ -273,7 +273,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   }
 
   const service: PatchBackups = {
-    ...createMaintenance({ store, manifests, concurrency }),
+    ...createMaintenance({ store, manifests, concurrency, patchQueue }),
 
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
@@ -412,8 +412,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async recordPatched(uuid, filePaths) {
       const id = parseUuid(uuid)
+      await settledManifest(id)
       return patchQueue.run(id, async () => {
-        const manifest = await settledManifest(id)
+        const manifest = await readManifest(id)
         if (!manifest) return undefined
         const { done, failed, errors } = await transactions.recordPatched(id, manifest, filePaths)
         return { recorded: done, failed, errors }
@@ -431,7 +432,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async recover(uuid) {
       const id = parseUuid(uuid)
-      return patchQueue.run(id, () => transactions.recover(id))
+      return patchQueue.run(id, () => transactions.recover(id, undefined, true))
     },
 
     async listBackups(uuid) {

@@ -128,6 +128,8 @@ export interface VerifyProblem {
   uuid: string
   /** The file, when the problem is one file's backup rather than the whole manifest. */
   path?: string
+  /** The integrity that was checked, when the problem is one file's backup. */
+  integrity?: string
   code: string
   message: string
 }
