@@ -81,6 +81,9 @@ export interface PatchBackups extends Maintenance {
   prune(options: PruneOptions): Promise<PruneResult>
 }
 
+// Measured on the 2-core CI machine, 1,000 x 4 KiB: restore-all took 2.3 s at 1, 1.3 s at 8 and
+// 1.1 s at 32; batch backup 1.7 s at 1 and ~1.3 s from 8 up. Past 8 the libuv pool (4 threads)
+// is the limit, so more only adds open files.
 export const DEFAULT_CONCURRENCY = 8
 
 function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
