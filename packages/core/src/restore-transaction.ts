@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { chmod, rename, rm } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'
 import { backupKey, snapshotKey } from './backup-key.js'
 import { asStoreError, PatchBackupError } from './errors.js'
@@ -21,7 +20,7 @@ import {
   snapshotStoreKey,
   withoutJournal,
 } from './restore-journal.js'
-import { ensureParentInside, writeAtomically } from './safe-target.js'
+import { ensureParentInside, writeAtomically, writeNewFile } from './safe-target.js'
 import type {
   BackupInfo,
   BackupStore,
@@ -158,15 +157,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
     const stream = await openBlob(backupKey(uuid, file.key), file, entry.integrity)
     try {
-      await pipeline(
-        stream,
+      await writeNewFile(temp, stream, (entry.mode as number | undefined) ?? 0o644, [
         new VerifyingStream(entry.integrity, entry.size),
-        createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
-      )
-      await chmod(temp, (entry.mode as number | undefined) ?? 0o644)
+      ])
     } catch (error) {
-      stream.destroy()
-      await rm(temp, { force: true })
       throw unwritable(file, error)
     }
   }

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { chmod, lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import {
+  chmod,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  realpath,
+  rename,
+  rm,
+  stat,
+} from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -60,6 +69,30 @@ async function currentMode(target: string): Promise<number | undefined> {
 }
 
 /**
+ * Writes `source` (through `through`) into `file`, which must not exist yet, then gives it `mode`.
+ * The file is created before any byte flows, so on failure it is always there to remove: no
+ * half-written temp file outlives a failed call.
+ */
+export async function writeNewFile(
+  file: string,
+  source: Readable,
+  mode: number,
+  through: Transform[] = [],
+): Promise<void> {
+  let handle: FileHandle | undefined
+  try {
+    handle = await open(file, 'wx', 0o600)
+    await pipeline([source, ...through, handle.createWriteStream()])
+    await chmod(file, mode)
+  } catch (error) {
+    source.destroy()
+    await handle?.close().catch(() => {})
+    if (handle) await rm(file, { force: true })
+    throw error
+  }
+}
+
+/**
  * Writes `source` to a temp file beside `target`, then renames it over the target. The target
  * is never half-written, and a symlink or hardlink at the target is replaced, not written through.
  */
@@ -71,12 +104,10 @@ export async function writeAtomically(
 ): Promise<void> {
   const temp = path.join(path.dirname(target), `.pb-${randomBytes(8).toString('hex')}.tmp`)
   const finalMode = mode ?? (await currentMode(target)) ?? 0o644
+  await writeNewFile(temp, source, finalMode, through)
   try {
-    await pipeline([source, ...through, createWriteStream(temp, { flags: 'wx', mode: 0o600 })])
-    await chmod(temp, finalMode)
     await rename(temp, target)
   } catch (error) {
-    source.destroy()
     await rm(temp, { force: true })
     throw error
   }

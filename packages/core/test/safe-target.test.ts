@@ -12,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { sha256Integrity, VerifyingStream } from '../src/index.js'
 import { ensureParentInside, writeAtomically } from '../src/safe-target.js'
 
 describe('safe targets', () => {
@@ -36,6 +37,21 @@ describe('safe targets', () => {
       },
     })
     await expect(writeAtomically(target, failing)).rejects.toThrow('read failed')
+    await expect(readFile(target, 'utf8')).resolves.toBe('before')
+    expect(await readdir(root)).toEqual(['file.txt'])
+  })
+
+  it('leaves no temp file when an empty blob fails its check before the file is open', async () => {
+    const target = path.join(root, 'file.txt')
+    await writeFile(target, 'before')
+    for (let i = 0; i < 20; i++) {
+      // An empty (truncated) blob: the check fails as the stream ends, before the file is open.
+      await expect(
+        writeAtomically(target, Readable.from([]), 0o644, [
+          new VerifyingStream(sha256Integrity('x'), 1),
+        ]),
+      ).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' })
+    }
     await expect(readFile(target, 'utf8')).resolves.toBe('before')
     expect(await readdir(root)).toEqual(['file.txt'])
   })
