@@ -132,13 +132,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     } catch (error) {
       throw unwritable(file, error)
     }
-    const stream = await openBlob(storeKey, file, blob.integrity)
     try {
-      await writeAtomically(file.absolute, stream, blob.mode as number | undefined, [
-        new VerifyingStream(blob.integrity, blob.size),
-      ])
+      await writeAtomically(
+        file.absolute,
+        () => openBlob(storeKey, file, blob.integrity),
+        blob.mode as number | undefined,
+        [new VerifyingStream(blob.integrity, blob.size)],
+      )
     } catch (error) {
-      stream.destroy()
       throw unwritable(file, error)
     }
   }
@@ -155,11 +156,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     } catch (error) {
       throw unwritable(file, error)
     }
-    const stream = await openBlob(backupKey(uuid, file.key), file, entry.integrity)
     try {
-      await writeNewFile(temp, stream, (entry.mode as number | undefined) ?? 0o644, [
-        new VerifyingStream(entry.integrity, entry.size),
-      ])
+      await writeNewFile(
+        temp,
+        () => openBlob(backupKey(uuid, file.key), file, entry.integrity),
+        (entry.mode as number | undefined) ?? 0o644,
+        [new VerifyingStream(entry.integrity, entry.size)],
+      )
     } catch (error) {
       throw unwritable(file, error)
     }

@@ -1,15 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import {
-  chmod,
-  type FileHandle,
-  lstat,
-  mkdir,
-  open,
-  realpath,
-  rename,
-  rm,
-  stat,
-} from 'node:fs/promises'
+import { chmod, lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -68,43 +58,47 @@ async function currentMode(target: string): Promise<number | undefined> {
   }
 }
 
+/** Opens the bytes to write; called only once the file to write them into exists. */
+export type OpenSource = () => Promise<Readable>
+
 /**
- * Writes `source` (through `through`) into `file`, which must not exist yet, then gives it `mode`.
- * The file is created before any byte flows, so on failure it is always there to remove: no
- * half-written temp file outlives a failed call.
+ * Writes the bytes `openSource` gives (through `through`) into `file`, which must not exist yet,
+ * then gives it `mode`. The file is created before the source is opened, so a stream error never
+ * goes unheard while the file is being created, and on failure the file is always there to remove.
  */
 export async function writeNewFile(
   file: string,
-  source: Readable,
+  openSource: OpenSource,
   mode: number,
   through: Transform[] = [],
 ): Promise<void> {
-  let handle: FileHandle | undefined
+  const handle = await open(file, 'wx', 0o600)
+  let source: Readable | undefined
   try {
-    handle = await open(file, 'wx', 0o600)
+    source = await openSource()
     await pipeline([source, ...through, handle.createWriteStream()])
     await chmod(file, mode)
   } catch (error) {
-    source.destroy()
-    await handle?.close().catch(() => {})
-    if (handle) await rm(file, { force: true })
+    source?.destroy()
+    await handle.close().catch(() => {})
+    await rm(file, { force: true })
     throw error
   }
 }
 
 /**
- * Writes `source` to a temp file beside `target`, then renames it over the target. The target
+ * Writes the bytes to a temp file beside `target`, then renames it over the target. The target
  * is never half-written, and a symlink or hardlink at the target is replaced, not written through.
  */
 export async function writeAtomically(
   target: string,
-  source: Readable,
+  openSource: OpenSource,
   mode?: number,
   through: Transform[] = [],
 ): Promise<void> {
   const temp = path.join(path.dirname(target), `.pb-${randomBytes(8).toString('hex')}.tmp`)
   const finalMode = mode ?? (await currentMode(target)) ?? 0o644
-  await writeNewFile(temp, source, finalMode, through)
+  await writeNewFile(temp, openSource, finalMode, through)
   try {
     await rename(temp, target)
   } catch (error) {

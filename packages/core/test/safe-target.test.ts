@@ -36,7 +36,7 @@ describe('safe targets', () => {
         this.destroy(new Error('read failed'))
       },
     })
-    await expect(writeAtomically(target, failing)).rejects.toThrow('read failed')
+    await expect(writeAtomically(target, async () => failing)).rejects.toThrow('read failed')
     await expect(readFile(target, 'utf8')).resolves.toBe('before')
     expect(await readdir(root)).toEqual(['file.txt'])
   })
@@ -47,7 +47,7 @@ describe('safe targets', () => {
     for (let i = 0; i < 20; i++) {
       // An empty (truncated) blob: the check fails as the stream ends, before the file is open.
       await expect(
-        writeAtomically(target, Readable.from([]), 0o644, [
+        writeAtomically(target, async () => Readable.from([]), 0o644, [
           new VerifyingStream(sha256Integrity('x'), 1),
         ]),
       ).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' })
