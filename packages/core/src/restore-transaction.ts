@@ -121,48 +121,23 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     return stream
   }
 
-  /** Verified bytes from the store to the target, temp + rename. */
+  /**
+   * Verified bytes from the store: to the target (temp + rename), or with `temp` into that new
+   * temp file only, leaving the target untouched (an atomic restore's staging).
+   */
   async function writeFromStore(
     storeKey: string,
     file: ProjectFile,
     blob: Snapshot | BackupInfo,
+    temp?: string,
   ): Promise<void> {
+    const mode = blob.mode as number | undefined
+    const openSource = () => openBlob(storeKey, file, blob.integrity)
+    const verify = [new VerifyingStream(blob.integrity, blob.size)]
     try {
       await ensureParentInside(root, await deps.realRoot(), file.absolute)
-    } catch (error) {
-      throw unwritable(file, error)
-    }
-    try {
-      await writeAtomically(
-        file.absolute,
-        () => openBlob(storeKey, file, blob.integrity),
-        blob.mode as number | undefined,
-        [new VerifyingStream(blob.integrity, blob.size)],
-      )
-    } catch (error) {
-      throw unwritable(file, error)
-    }
-  }
-
-  /** Verified bytes from the store into a new temp file; the target is not touched. */
-  async function stage(
-    uuid: string,
-    file: ProjectFile,
-    entry: BackupInfo,
-    temp: string,
-  ): Promise<void> {
-    try {
-      await ensureParentInside(root, await deps.realRoot(), file.absolute)
-    } catch (error) {
-      throw unwritable(file, error)
-    }
-    try {
-      await writeNewFile(
-        temp,
-        () => openBlob(backupKey(uuid, file.key), file, entry.integrity),
-        (entry.mode as number | undefined) ?? 0o644,
-        [new VerifyingStream(entry.integrity, entry.size)],
-      )
+      if (temp === undefined) await writeAtomically(file.absolute, openSource, mode, verify)
+      else await writeNewFile(temp, openSource, mode ?? 0o644, verify)
     } catch (error) {
       throw unwritable(file, error)
     }
@@ -357,7 +332,12 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       work,
       async (p) => {
         try {
-          await stage(uuid, p.file, p.entry, tempOf((journal.files[p.key] as JournalFile).temp))
+          await writeFromStore(
+            backupKey(uuid, p.key),
+            p.file,
+            p.entry,
+            tempOf((journal.files[p.key] as JournalFile).temp),
+          )
           return undefined
         } catch (error) {
           return toFileError(p.key, error)
