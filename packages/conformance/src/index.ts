@@ -1,6 +1,7 @@
 export type { Factory, ManifestFixture, ServiceFixture, StoreFixture } from './fixtures.js'
 export { runManifestRepositorySuite, sampleManifest } from './manifest-suite.js'
 export { createProjectDir } from './project-dir.js'
+export { hashFile, writeRandomFile } from './random-file.js'
 export { readStream } from './read-stream.js'
 export { type NodeRun, runNode } from './run-node.js'
 export { runServiceSuite } from './service-suite.js'

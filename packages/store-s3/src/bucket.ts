@@ -1,21 +1,17 @@
 import type { Readable } from 'node:stream'
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
-
-/** How a multipart upload is cut and how many parts go up at once (lib-storage's options). */
-export interface UploadTuning {
-  partSize: number
-  queueSize: number
-}
 
 /** The handful of S3 calls the store makes, on one bucket. "Not there" is a return value. */
 export interface Bucket {
@@ -27,8 +23,13 @@ export interface Bucket {
   read(name: string): Promise<Readable | undefined>
   readText(name: string): Promise<string | undefined>
   write(name: string, body: Uint8Array | string): Promise<void>
-  /** Streams `body` up, in parts when it is larger than one part. */
-  upload(name: string, body: Readable, tuning: UploadTuning): Promise<void>
+  /** Starts a multipart upload to `name`; resolves its upload id. */
+  startMultipart(name: string): Promise<string>
+  /** Sends one part (numbered from 1); resolves its ETag. */
+  uploadPart(name: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string>
+  /** Joins the parts whose ETags are given, in part order, into the object `name`. */
+  completeMultipart(name: string, uploadId: string, etags: readonly string[]): Promise<void>
+  abortMultipart(name: string, uploadId: string): Promise<void>
   /** Server-side copy (up to 5 GiB, S3's limit for one CopyObject). Resolves `false` when `from` is gone. */
   copy(from: string, to: string): Promise<boolean>
   /** Deletes an object; deleting one that is not there is fine. */
@@ -81,27 +82,36 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body
       await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
     },
-    async upload(name, body, tuning) {
-      const upload = new Upload({
-        client,
-        params: { Bucket, Key: name, Body: body },
-        partSize: tuning.partSize,
-        queueSize: tuning.queueSize,
-        // lib-storage's own abort throws its error in place of the upload's (and some servers,
-        // s3rver among them, have no AbortMultipartUpload), so abort here and keep the real cause.
-        leavePartsOnError: true,
-      })
-      try {
-        await upload.done()
-      } catch (error) {
-        if (upload.uploadId !== undefined) {
-          // Best effort: parts that stay behind are caught by a lifecycle rule (see README).
-          await client
-            .send(new AbortMultipartUploadCommand({ Bucket, Key: name, UploadId: upload.uploadId }))
-            .catch(() => {})
-        }
-        throw error
-      }
+    async startMultipart(name) {
+      const started = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: name }))
+      if (!started.UploadId) throw new Error(`CreateMultipartUpload of ${name} gave no upload id`)
+      return started.UploadId
+    },
+    async uploadPart(name, uploadId, partNumber, body) {
+      const sent = await client.send(
+        new UploadPartCommand({
+          Bucket,
+          Key: name,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+        }),
+      )
+      if (!sent.ETag) throw new Error(`UploadPart ${partNumber} of ${name} gave no ETag`)
+      return sent.ETag
+    },
+    async completeMultipart(name, uploadId, etags) {
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key: name,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      )
+    },
+    async abortMultipart(name, uploadId) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key: name, UploadId: uploadId }))
     },
     async copy(from, to) {
       const copied = await client

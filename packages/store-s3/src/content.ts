@@ -1,5 +1,6 @@
-import { Readable } from 'node:stream'
-import type { Bucket, UploadTuning } from './bucket.js'
+import type { Readable } from 'node:stream'
+import type { Bucket } from './bucket.js'
+import { type UploadTuning, uploadInParts } from './multipart.js'
 import type { ContentAddress, ObjectNames } from './object-names.js'
 import type { Staged } from './staging.js'
 
@@ -27,7 +28,7 @@ export async function placeContent(
   if ((await bucket.size(target)) === staged.size) return
   if ('bytes' in staged) {
     if (staged.size > tuning.partSize) {
-      await bucket.upload(target, Readable.from([staged.bytes]), tuning)
+      await uploadInParts(bucket, target, [staged.bytes], tuning)
     } else await bucket.write(target, staged.bytes)
     return
   }

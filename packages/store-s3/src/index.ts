@@ -1,4 +1,4 @@
-export { type Bucket, openBucket, type UploadTuning } from './bucket.js'
+export { type Bucket, openBucket } from './bucket.js'
 export {
   contentExists,
   freeContentIfUnreferenced,
@@ -11,6 +11,7 @@ export {
   type S3ClientFromEnvOptions,
   type S3StoreFromEnvOptions,
 } from './from-env.js'
+export { type UploadTuning, uploadInParts } from './multipart.js'
 export {
   type ContentAddress,
   contentAddressOf,

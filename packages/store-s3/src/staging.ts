@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { PatchBackupError } from '@patch-backup/core'
-import type { Bucket, UploadTuning } from './bucket.js'
+import type { Bucket } from './bucket.js'
+import { type UploadTuning, uploadInParts } from './multipart.js'
 import type { ContentAddress, ObjectNames } from './object-names.js'
 
 /** S3's limit for one CopyObject; moving a larger temp object would need UploadPartCopy. */
@@ -44,7 +45,7 @@ function stagedBytes(bytes: Uint8Array): Staged {
  * Reads `data` and hashes it (sha256). A source that ends within `inlineLimit` bytes is kept in
  * memory and nothing is written yet; a longer one is streamed to a fresh temp object (multipart,
  * `tuning.partSize` at a time) while it is hashed, since its content address is only known at the
- * end. Memory stays near `inlineLimit + partSize * queueSize` whatever the size of the source.
+ * end. Memory stays near `inlineLimit + partSize * (queueSize + 1)` whatever the size of the source.
  * A failing source rejects with its own error and leaves no temp object behind.
  */
 export async function stage(
@@ -86,19 +87,15 @@ export async function stage(
       hash.update(chunk)
       return chunk
     }
-    const body = Readable.from(
-      (async function* () {
-        while (head.length > 0) yield pass(head.shift() as Buffer)
-        for (let chunk = await next(); chunk; chunk = await next()) yield pass(chunk)
-      })(),
-      { objectMode: false },
-    )
+    const body = (async function* () {
+      while (head.length > 0) yield pass(head.shift() as Buffer)
+      for (let chunk = await next(); chunk; chunk = await next()) yield pass(chunk)
+    })()
     const tmp = names.tmp()
     try {
-      await bucket.upload(tmp, body, tuning)
+      await uploadInParts(bucket, tmp, body, tuning)
       if (!drained) throw new Error('the upload finished before the source stream ended')
     } catch (error) {
-      body.destroy()
       await bucket.delete(tmp).catch(() => {})
       throw error
     }

@@ -8,8 +8,9 @@ import {
   type PutResult,
   VerifyingStream,
 } from '@patch-backup/core'
-import { type Bucket, openBucket, type UploadTuning } from './bucket.js'
+import { type Bucket, openBucket } from './bucket.js'
 import { contentExists, freeContentIfUnreferenced, openContent, placeContent } from './content.js'
+import type { UploadTuning } from './multipart.js'
 import {
   type ContentAddress,
   contentAddressOf,
@@ -18,7 +19,7 @@ import {
 } from './object-names.js'
 import { MAX_OBJECT_BYTES, stage } from './staging.js'
 
-/** S3 refuses parts under 5 MiB (except the last one); also lib-storage's default. */
+/** S3 refuses parts under 5 MiB (except the last one). */
 const MIN_PART_SIZE = 5 * 1024 * 1024
 
 export interface S3StoreOptions {
@@ -34,7 +35,7 @@ export interface S3StoreOptions {
   inlineLimit?: number
   /** Multipart part size, at least 5 MiB (S3's minimum). Default 5 MiB. */
   partSize?: number
-  /** Parts uploaded at once. Default 4. A large upload holds about `partSize * (queueSize + 1)` bytes. */
+  /** Parts uploaded at once. Default 4. A large upload holds `partSize * (queueSize + 1)` bytes of part buffers. */
   queueSize?: number
 }
 
