@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -58,6 +58,9 @@ async function currentMode(target: string): Promise<number | undefined> {
   }
 }
 
+/** Bytes queued for the disk before the source is paused: lets reading, hashing and writing overlap. */
+const WRITE_QUEUE = 2 * 1024 * 1024
+
 /** Opens the bytes to write; called only once the file to write them into exists. */
 export type OpenSource = () => Promise<Readable>
 
@@ -75,9 +78,10 @@ export async function writeNewFile(
   const handle = await open(file, 'wx', 0o600)
   let source: Readable | undefined
   try {
+    // The fd was opened for writing, so a read-only mode set now still lets the bytes in.
+    await handle.chmod(mode)
     source = await openSource()
-    await pipeline([source, ...through, handle.createWriteStream()])
-    await chmod(file, mode)
+    await pipeline([source, ...through, handle.createWriteStream({ highWaterMark: WRITE_QUEUE })])
   } catch (error) {
     source?.destroy()
     await handle.close().catch(() => {})

@@ -137,10 +137,14 @@ export function createLayeredStore(spec: LayerSpec): LayeredStore {
       : (key, data) => inner.put(key, data),
     async open(key, integrity) {
       parseIntegrity(integrity) // an unsupported integrity fails here, as it does on a plain store
+      // A layer that writes bytes as they are (compression 'none', the CLI's default) finds nearly
+      // everything stored as is: reading by digest first skips the key lookup and a second hash.
+      const asIs = !encode && (await layer.probe(key, integrity))
+      if (asIs) return asIs
       const decoded = await layer.decode(key)
       // Nothing under the key: the bytes may still be stored as they are, under their own integrity
       // (a store that had no decorator yet reads by digest). Asked only on a miss: it costs a lookup.
-      if (!decoded) return layer.probe(key, integrity)
+      if (!decoded) return encode ? layer.probe(key, integrity) : undefined
       const verifying = new VerifyingStream(integrity)
       pipeline(decoded, verifying, () => {})
       return verifying

@@ -65,9 +65,25 @@ function translate(error: unknown, integrity: string, action: string): PatchBack
   return asStoreError(error, action)
 }
 
+const READ_CHUNK = 1024 * 1024
+
 /** A stream of the file behind `handle` that fails with INTEGRITY_MISMATCH unless the bytes hash to `integrity`. */
-function readVerified(handle: FileHandle, integrity: string, verifying: VerifyingStream): Readable {
-  const source = handle.createReadStream() // closes the handle at its end or when destroyed
+async function readVerified(
+  handle: FileHandle,
+  integrity: string,
+  verifying: VerifyingStream,
+): Promise<Readable> {
+  let size: number
+  try {
+    size = (await handle.stat()).size
+  } catch (error) {
+    await handle.close().catch(() => {})
+    throw translate(error, integrity, 'read stored bytes')
+  }
+  // A read stream allocates a whole highWaterMark per read: one just over the size reads a small
+  // file in one go, and 1 MiB reads (the default is 64 KiB) let a large one keep up with the disk
+  // and the hash. The stream closes the handle at its end or when destroyed.
+  const source = handle.createReadStream({ highWaterMark: Math.min(size + 1, READ_CHUNK) })
   source.on('error', (error) => verifying.destroy(translate(error, integrity, 'read stored bytes')))
   verifying.on('close', () => source.destroy())
   source.pipe(verifying)
