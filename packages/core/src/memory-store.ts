@@ -18,6 +18,7 @@ export function createMemoryStore(): MemoryStore {
   const blobs = new Map<string, Buffer>()
 
   return {
+    verifiesReads: true,
     async put(key, data): Promise<PutResult> {
       const bytes = await readAll(data)
       const integrity = sha256Integrity(bytes)

@@ -103,6 +103,13 @@ export async function putEncoded(
   }
 }
 
+/** `stream`, failing with INTEGRITY_MISMATCH unless its bytes hash to `integrity`. */
+function verified(stream: Readable, integrity: string): Readable {
+  const verifying = new VerifyingStream(integrity)
+  pipeline(stream, verifying, () => {})
+  return verifying
+}
+
 export interface LayerSpec {
   kind: LayerKind
   inner: BackupStore
@@ -126,7 +133,9 @@ export function createLayeredStore(spec: LayerSpec): LayeredStore {
       return stored && Readable.from(decode(stored, key), { objectMode: false })
     },
     async probe(key, integrity) {
-      return spec.readsUndecoded ? probeOriginal(inner, key, integrity) : undefined
+      if (!spec.readsUndecoded) return undefined
+      const stream = await probeOriginal(inner, key, integrity)
+      return stream && !inner.verifiesReads ? verified(stream, integrity) : stream
     },
   }
 
@@ -145,10 +154,9 @@ export function createLayeredStore(spec: LayerSpec): LayeredStore {
       // Nothing under the key: the bytes may still be stored as they are, under their own integrity
       // (a store that had no decorator yet reads by digest). Asked only on a miss: it costs a lookup.
       if (!decoded) return encode ? layer.probe(key, integrity) : undefined
-      const verifying = new VerifyingStream(integrity)
-      pipeline(decoded, verifying, () => {})
-      return verifying
+      return verified(decoded, integrity)
     },
+    verifiesReads: true,
     openKey: (key) => layer.decode(key),
     has: (key) => inner.has(key),
     remove: (key, opts) => inner.remove(key, opts),

@@ -38,6 +38,12 @@ export interface BackupStore {
    * The stream errors with `INTEGRITY_MISMATCH` if the bytes read do not hash to `integrity`.
    */
   open(key: string, integrity: string): Promise<Readable | undefined>
+  /**
+   * `true` when `open`'s stream checks every byte against the integrity asked for (as the stores
+   * of @patch-backup/* do): a restore then hashes the bytes once, not twice. Leave it unset and the
+   * service verifies what `open` gives on its own.
+   */
+  readonly verifiesReads?: boolean
   has(key: string): Promise<boolean>
   /**
    * Opens whatever bytes `key` holds now, checked against the store's own record of them

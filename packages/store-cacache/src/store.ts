@@ -229,6 +229,7 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
 
   return {
     path: cachePath,
+    verifiesReads: true,
     put: (key, data) => perKey.run(key, () => put(key, data)),
     open,
     openKey,

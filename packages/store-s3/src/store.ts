@@ -226,6 +226,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   }
 
   return {
+    verifiesReads: true,
     client: options.client,
     bucket: options.bucket,
     prefix: names.prefix,
