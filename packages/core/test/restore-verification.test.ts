@@ -1,47 +1,28 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type BackupStore,
   createMemoryManifestRepository,
   createPatchBackups,
-  sha256Integrity,
   withCompression,
 } from '../src/index.js'
+import { createTrustingStore } from './policy-helpers.js'
 
 /** A store that hands out whatever it holds, checked against nothing: what a careless adapter does. */
 function createUncheckedStore(): BackupStore & { tamperAll(): void } {
-  const bytes = new Map<string, Buffer>()
-  const read = async (data: Readable | Uint8Array) => {
-    if (data instanceof Uint8Array) return Buffer.from(data)
-    const chunks: Buffer[] = []
-    for await (const chunk of data) chunks.push(Buffer.from(chunk))
-    return Buffer.concat(chunks)
-  }
+  const trusting = createTrustingStore()
   return {
-    async put(key, data) {
-      const stored = await read(data)
-      bytes.set(key, stored)
-      return { integrity: sha256Integrity(stored), size: stored.length }
-    },
-    async open(key) {
-      const stored = bytes.get(key)
-      return stored && Readable.from([stored])
-    },
-    async openKey(key) {
-      const stored = bytes.get(key)
-      return stored && Readable.from([stored])
-    },
-    async has(key) {
-      return bytes.has(key)
-    },
-    async remove(key) {
-      return bytes.delete(key)
-    },
+    ...trusting,
+    open: (key) => trusting.openKey?.(key) ?? Promise.resolve(undefined),
     tamperAll() {
-      for (const stored of bytes.values()) stored[0] = (stored[0] ?? 0) ^ 0xff
+      for (const key of trusting.bytes.keys()) {
+        trusting.edit(key, (copy) => {
+          copy[0] = (copy[0] ?? 0) ^ 0xff
+          return copy
+        })
+      }
     },
   }
 }
