@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -78,10 +78,10 @@ export async function writeNewFile(
   const handle = await open(file, 'wx', 0o600)
   let source: Readable | undefined
   try {
-    // The fd was opened for writing, so a read-only mode set now still lets the bytes in.
-    await handle.chmod(mode)
     source = await openSource()
     await pipeline([source, ...through, handle.createWriteStream({ highWaterMark: WRITE_QUEUE })])
+    // After the write: writing clears setuid and setgid bits.
+    await chmod(file, mode)
   } catch (error) {
     source?.destroy()
     await handle.close().catch(() => {})

@@ -148,7 +148,8 @@ export function createLayeredStore(spec: LayerSpec): LayeredStore {
       parseIntegrity(integrity) // an unsupported integrity fails here, as it does on a plain store
       // A layer that writes bytes as they are (compression 'none', the CLI's default) finds nearly
       // everything stored as is: reading by digest first skips the key lookup and a second hash.
-      const asIs = !encode && (await layer.probe(key, integrity))
+      // Only over a store that verifies its reads: one that opens by key would hand the encoded bytes.
+      const asIs = !encode && inner.verifiesReads && (await layer.probe(key, integrity))
       if (asIs) return asIs
       const decoded = await layer.decode(key)
       // Nothing under the key: the bytes may still be stored as they are, under their own integrity

@@ -13,6 +13,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
 
+/** A part's ETag, and its CRC32 when the client sends checksums. */
+export interface UploadedPart {
+  ETag: string
+  ChecksumCRC32?: string
+}
+
 /** The handful of S3 calls the store makes, on one bucket. "Not there" is a return value. */
 export interface Bucket {
   readonly client: S3Client
@@ -25,10 +31,15 @@ export interface Bucket {
   write(name: string, body: Uint8Array | string): Promise<void>
   /** Starts a multipart upload to `name`; resolves its upload id. */
   startMultipart(name: string): Promise<string>
-  /** Sends one part (numbered from 1); resolves its ETag. */
-  uploadPart(name: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string>
-  /** Joins the parts whose ETags are given, in part order, into the object `name`. */
-  completeMultipart(name: string, uploadId: string, etags: readonly string[]): Promise<void>
+  /** Sends one part (numbered from 1); resolves what CompleteMultipartUpload needs of it. */
+  uploadPart(
+    name: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array,
+  ): Promise<UploadedPart>
+  /** Joins the parts, given in part order, into the object `name`. */
+  completeMultipart(name: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void>
   abortMultipart(name: string, uploadId: string): Promise<void>
   /** Server-side copy (up to 5 GiB, S3's limit for one CopyObject). Resolves `false` when `from` is gone. */
   copy(from: string, to: string): Promise<boolean>
@@ -59,6 +70,12 @@ function copySource(bucket: string, name: string): string {
 
 export function openBucket(client: S3Client, bucket: string): Bucket {
   const Bucket = bucket
+  // As lib-storage does: with the SDK's default (WHEN_SUPPORTED) every part carries a CRC32, and S3
+  // then wants the upload started with that algorithm and each part's checksum on completion.
+  const crc32 = async () =>
+    (await client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED'
+      ? ({ ChecksumAlgorithm: 'CRC32' } as const)
+      : {}
   return {
     client,
     name: bucket,
@@ -83,7 +100,9 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
     },
     async startMultipart(name) {
-      const started = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: name }))
+      const started = await client.send(
+        new CreateMultipartUploadCommand({ Bucket, Key: name, ...(await crc32()) }),
+      )
       if (!started.UploadId) throw new Error(`CreateMultipartUpload of ${name} gave no upload id`)
       return started.UploadId
     },
@@ -95,18 +114,21 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
           UploadId: uploadId,
           PartNumber: partNumber,
           Body: body,
+          ...(await crc32()),
         }),
       )
       if (!sent.ETag) throw new Error(`UploadPart ${partNumber} of ${name} gave no ETag`)
-      return sent.ETag
+      const part: UploadedPart = { ETag: sent.ETag }
+      if (sent.ChecksumCRC32) part.ChecksumCRC32 = sent.ChecksumCRC32
+      return part
     },
-    async completeMultipart(name, uploadId, etags) {
+    async completeMultipart(name, uploadId, parts) {
       await client.send(
         new CompleteMultipartUploadCommand({
           Bucket,
           Key: name,
           UploadId: uploadId,
-          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          MultipartUpload: { Parts: parts.map((part, i) => ({ ...part, PartNumber: i + 1 })) },
         }),
       )
     },

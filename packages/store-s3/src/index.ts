@@ -1,4 +1,4 @@
-export { type Bucket, openBucket } from './bucket.js'
+export { type Bucket, openBucket, type UploadedPart } from './bucket.js'
 export {
   contentExists,
   freeContentIfUnreferenced,

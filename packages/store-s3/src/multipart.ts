@@ -1,4 +1,5 @@
-import type { Bucket } from './bucket.js'
+import { PatchBackupError } from '@patch-backup/core'
+import type { Bucket, UploadedPart } from './bucket.js'
 
 /** How a multipart upload is cut and how many parts go up at once. */
 export interface UploadTuning {
@@ -52,17 +53,28 @@ export async function uploadInParts(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   { partSize, queueSize }: UploadTuning,
 ): Promise<void> {
+  if (
+    !Number.isInteger(partSize) ||
+    partSize < 1 ||
+    !Number.isInteger(queueSize) ||
+    queueSize < 1
+  ) {
+    throw new PatchBackupError(
+      'INVALID_OPTIONS',
+      `uploadInParts needs a whole partSize and queueSize of at least 1, got ${partSize} and ${queueSize}.`,
+    )
+  }
   const buffers = new PartBuffers(partSize, queueSize + 1)
   let uploadId: string | undefined
-  const etags: string[] = []
+  const parts: UploadedPart[] = []
   const inFlight = new Set<Promise<void>>()
   let failure: { error: unknown } | undefined
 
   const launch = (id: string, partNumber: number, buffer: Buffer, length: number) => {
     const sent = bucket
       .uploadPart(name, id, partNumber, buffer.subarray(0, length))
-      .then((etag) => {
-        etags[partNumber - 1] = etag
+      .then((part) => {
+        parts[partNumber - 1] = part
       })
       .catch((error) => {
         failure ??= { error }
@@ -87,6 +99,13 @@ export async function uploadInParts(
           // The next buffer is taken first, so that at most queueSize parts are ever in flight.
           uploadId ??= await bucket.startMultipart(name)
           const next = await buffers.take()
+          // A part that failed meanwhile may be what freed this buffer: send nothing more.
+          // (TypeScript cannot see that the awaits above may have set it.)
+          const failed = failure as { error: unknown } | undefined
+          if (failed) {
+            buffers.give(next)
+            throw failed.error
+          }
           launch(uploadId, partNumber++, current, filled)
           current = next
           filled = 0
@@ -105,7 +124,7 @@ export async function uploadInParts(
     launch(uploadId as string, partNumber, current, filled)
     while (inFlight.size > 0) await Promise.all(inFlight)
     if (failure) throw failure.error
-    await bucket.completeMultipart(name, uploadId as string, etags)
+    await bucket.completeMultipart(name, uploadId as string, parts)
   } catch (error) {
     while (inFlight.size > 0) await Promise.all(inFlight)
     if (uploadId !== undefined) await bucket.abortMultipart(name, uploadId).catch(() => {})

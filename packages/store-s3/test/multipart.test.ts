@@ -149,4 +149,15 @@ describe('uploadInParts', () => {
     expect(w.calls).not.toContain('complete')
     expect(await bucket.size(name)).toBeUndefined()
   })
+
+  it.each([
+    { partSize: PART, queueSize: 0 },
+    { partSize: 0, queueSize: 4 },
+  ])('refuses tuning that could never finish (%o) with INVALID_OPTIONS', async (tuning) => {
+    await expect(
+      uploadInParts(bucket, `mp/${randomUUID()}`, [randomBytes(10)], tuning),
+    ).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+    })
+  })
 })
