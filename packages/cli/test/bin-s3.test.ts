@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { type S3TestServer, startS3Server } from '../../store-s3/test/server.js'
 import { cleanEnv, json, type Sandbox, sandbox } from './helpers.js'
-import { type S3TestServer, startS3Server } from './s3-server.js'
 
 // `--store s3://…`: the bytes go to a real S3-compatible server (s3rver on 127.0.0.1), the
 // manifests stay in the local JSON repository under --dir.

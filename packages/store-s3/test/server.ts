@@ -1,4 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+/// <reference path="./s3rver.d.ts" />
+// Also used by the cli's tests (packages/cli/test/bin-s3.test.ts): one s3rver helper for both.
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +15,12 @@ export interface S3TestServer {
   /** `http://127.0.0.1:<port>` */
   endpoint: string
   bucket: string
+  /** Where s3rver keeps the bucket's objects, to check what went up. */
+  directory: string
+  /** What a spawned bin needs to reach this server: endpoint and dummy credentials. */
+  env: NodeJS.ProcessEnv
+  /** Every object name in the bucket (s3rver keeps each as a directory of files). */
+  objects(): Promise<string[]>
   /** A client for this server, configured as a self-hosted server needs. */
   client(config?: S3ClientConfig): S3Client
   /** The HTTP server itself, to watch its requests. */
@@ -50,6 +58,20 @@ export async function startS3Server(): Promise<S3TestServer> {
   return {
     endpoint,
     bucket: BUCKET,
+    directory,
+    env: {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+    },
+    async objects() {
+      const entries = await readdir(join(directory, BUCKET), { recursive: true })
+      return entries
+        .filter((e) => e.endsWith('._S3rver_object'))
+        .map((e) => e.slice(0, -'._S3rver_object'.length))
+        .sort()
+    },
     client(config = {}) {
       const client = new S3Client({
         endpoint,
