@@ -1,10 +1,11 @@
 // The scenarios. Each returns { rows, facts }: rows are table lines with a median time per
 // contender (ms), facts are extra numbers the targets read (peak RSS, bytes freed, ...).
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runNode } from '@patch-backup/conformance'
 import { CONTENDERS, naive, openContender, patchBackup } from './contenders.mjs'
 import { makeBigFile, makeFiles, removeDir, workDir } from './fixtures.mjs'
 import { interleaved, median, Samples, time } from './measure.mjs'
@@ -60,23 +61,11 @@ async function patchFiles(project, files) {
   })
 }
 
-function runChild(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`child ${args.join(' ')} exited ${code}: ${stderr}`))
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()))
-    })
-  })
+/** Runs a bench child script to its end; its last stdout line is its JSON report. */
+async function runChild(script, args) {
+  const { code, stdout, stderr } = await runNode(script, args)
+  if (code !== 0) throw new Error(`child ${script} ${args.join(' ')} exited ${code}: ${stderr}`)
+  return JSON.parse(stdout.trim().split('\n').pop())
 }
 
 /** One big file, backed up and restored by each contender in a child process of its own. */
@@ -90,7 +79,7 @@ export async function bigFile({ bytes, rounds, contenders = CONTENDERS, log }) {
     let identical = true
     const label = `1 file of ${Math.round(bytes / 1024 / 1024)} MiB`
     await interleaved(contenders, rounds, async (name, round) => {
-      const report = await runChild([path.join(here, '..', 'big-file-child.mjs'), name, work, file])
+      const report = await runChild(path.join(here, '..', 'big-file-child.mjs'), [name, work, file])
       identical &&= report.identical
       samples.add(`${label}: backup`, name, report.backupMs)
       samples.add(`${label}: restore`, name, report.restoreMs)
