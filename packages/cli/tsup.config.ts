@@ -1,10 +1,8 @@
 import { defineConfig } from 'tsup'
+import { baseOptions } from '../../tsup.base.js'
 
 export default defineConfig({
+  ...baseOptions,
   entry: ['src/index.ts', 'src/bin.ts'],
-  format: ['esm'],
   dts: { entry: 'src/index.ts' },
-  clean: true,
-  target: 'node20',
-  sourcemap: true,
 })

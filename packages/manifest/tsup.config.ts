@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup'
+import { baseOptions } from '../../tsup.base.js'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-  sourcemap: true,
-})
+export default defineConfig(baseOptions)
