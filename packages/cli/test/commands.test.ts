@@ -135,4 +135,18 @@ describe('commands as functions', () => {
       'stop 6/33',
     ])
   })
+
+  it('keeps a verifying store verifying: a rotten blob still fails the restore', async () => {
+    const sink: ProgressSink = { start: () => {}, advance: () => {}, stop: () => {} }
+    const inner = createMemoryStore()
+    const counted = withStore(countTransfers(inner, sink), sink)
+    expect(counted.backups.store.verifiesReads).toBe(true)
+    await backup({ uuid: 'p', files: [A] }, counted)
+    const { integrity } = (await counted.backups.getBackupInfo('p', A))!
+    inner.tamper(integrity, Buffer.from('one\nTWO\n'))
+    await write(A, 'patched')
+    const result = await restore({ uuid: 'p', files: [A], atomic: false }, counted)
+    expect(result.errors.map((e) => e.code)).toEqual(['INTEGRITY_MISMATCH'])
+    expect(await read(A)).toBe('patched')
+  })
 })

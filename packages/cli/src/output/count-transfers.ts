@@ -18,6 +18,8 @@ export function countTransfers(store: BackupStore, sink: ProgressSink): BackupSt
       },
     })
   const counted: BackupStore = {
+    // Counting passes the bytes through and a read's error on to the reader: no check is lost.
+    verifiesReads: store.verifiesReads,
     async put(key, data) {
       if (data instanceof Uint8Array) {
         const result = await store.put(key, data)
