@@ -72,10 +72,14 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
   const Bucket = bucket
   // As lib-storage does: with the SDK's default (WHEN_SUPPORTED) every part carries a CRC32, and S3
   // then wants the upload started with that algorithm and each part's checksum on completion.
-  const crc32 = async () =>
-    (await client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED'
-      ? ({ ChecksumAlgorithm: 'CRC32' } as const)
-      : {}
+  // The client's setting does not change: asked once, on the first multipart upload.
+  let checksums: Promise<{ ChecksumAlgorithm?: 'CRC32' }> | undefined
+  const crc32 = () => {
+    checksums ??= client.config
+      .requestChecksumCalculation()
+      .then((when) => (when === 'WHEN_SUPPORTED' ? { ChecksumAlgorithm: 'CRC32' as const } : {}))
+    return checksums
+  }
   return {
     client,
     name: bucket,
