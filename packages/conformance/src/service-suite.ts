@@ -525,6 +525,84 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         await expect(slow.verify(UUID)).resolves.toMatchObject({ ok: 5, problems: [] })
       })
 
+      it('keeps the bytes an overwrite left recorded when its manifest write failed, through gc and another patch cleanup', async () => {
+        await backups.createBackup(UUID, LODASH)
+        await backups.createBackup('other', LODASH)
+        await write(LODASH, 'patched')
+        const repo = fixture.manifests.repo
+        // The overwrite re-points its key at the patched bytes, then cannot write its manifest:
+        // the manifest still records the original bytes, which now only 'other' and a pin key hold.
+        const unwritable = open({
+          manifests: {
+            get: (uuid) => repo.get(uuid),
+            list: () => repo.list(),
+            delete: (uuid) => repo.delete(uuid),
+            update: async () => {
+              throw new Error('disk full')
+            },
+          },
+        })
+        await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
+        // gc drops keys no manifest lists (the pin among them) and 'other' goes with its key.
+        await backups.gc()
+        await backups.cleanupBackups('other')
+        await backups.gc()
+        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('an overwrite frees the bytes it replaced, and only those', async () => {
+        const old = await backups.createBackup(UUID, LODASH)
+        const shared = await backups.createBackup(UUID, 'node_modules/lodash/package.json')
+        await backups.createBackup('other', 'node_modules/lodash/package.json')
+        await write(LODASH, 'patched')
+        await write('node_modules/lodash/package.json', '{"name":"patched"}')
+        await backups.createBackups(UUID, [LODASH, 'node_modules/lodash/package.json'], {
+          overwrite: true,
+        })
+        // A store that collects garbage may leave copies no key holds to it (encryption stores
+        // the pinned bytes afresh); one that does not must free them on the spot.
+        if (fixture.store.store.collectGarbage) await backups.gc()
+        if (fixture.store.holdsContent) {
+          await expect(fixture.store.holdsContent(old.integrity)).resolves.toBe(false)
+          await expect(fixture.store.holdsContent(shared.integrity)).resolves.toBe(true)
+        }
+        await expect(backups.verify()).resolves.toMatchObject({ files: 3, ok: 3, problems: [] })
+        await write('node_modules/lodash/package.json', 'changed')
+        await backups.restoreBackup('other', 'node_modules/lodash/package.json')
+        await expect(read('node_modules/lodash/package.json')).resolves.toBe('{"name":"lodash"}\n')
+      })
+
+      it('gc releases a pin left after its manifest moved on, and frees the bytes it held', async () => {
+        const old = await backups.createBackup(UUID, LODASH)
+        await write(LODASH, 'patched')
+        const inner = fixture.store.store
+        // The overwrite lands, but its pin key cannot be released (as if killed just after).
+        const stuck = open({
+          store: {
+            ...inner,
+            remove: async (key, opts) => {
+              if (key.includes(':pin-')) throw new Error('busy')
+              return inner.remove(key, opts)
+            },
+          },
+        })
+        const fresh = await stuck.createBackup(UUID, LODASH, { overwrite: true })
+        expect(fresh.integrity).not.toBe(old.integrity)
+        const report = await backups.gc()
+        if (inner.keys) {
+          expect(report.removedKeys).toBe(1)
+          if (fixture.store.holdsContent)
+            await expect(fixture.store.holdsContent(old.integrity)).resolves.toBe(false)
+        }
+        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await write(LODASH, 'changed again')
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('patched')
+        await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0 })
+      })
+
       it('verify reports a damaged manifest and goes on with the rest', async (ctx) => {
         if (!fixture.manifests.corrupt) ctx.skip()
         await backups.createBackup('broken', LODASH)

@@ -115,6 +115,21 @@ export function runBackupStoreSuite(name: string, factory: Factory<StoreFixture>
         await expect(store.open(KEY_B, integrity)).resolves.toBeUndefined()
       })
 
+      it('frees bytes a re-pointed key held once the last key that holds them goes', async () => {
+        const old = Buffer.from('the bytes before an overwrite')
+        const { integrity } = await store.put(KEY_A, old)
+        await store.put(KEY_B, old)
+        // KEY_A moves on to other bytes: it no longer holds the old ones.
+        await store.put(KEY_A, Buffer.from('the bytes after it'))
+        await store.remove(KEY_B, { freeContent: true })
+        // A store that stored the old bytes twice (encryption: a fresh nonce per put) frees
+        // KEY_A's copy, which no key holds any more, in its garbage collection.
+        await store.collectGarbage?.()
+        await expect(store.open(KEY_B, integrity)).resolves.toBeUndefined()
+        if (fixture.holdsContent) await expect(fixture.holdsContent(integrity)).resolves.toBe(false)
+        await expect(store.has(KEY_A)).resolves.toBe(true)
+      })
+
       it('never frees bytes a concurrent put of another key needs', async () => {
         const bytes = Buffer.from('raced content')
         for (let round = 0; round < 20; round++) {

@@ -28,3 +28,7 @@ export function pinKey(uuid: string, fileKey: string): string {
   const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
   return `${BACKUP_KEY_PREFIX}${uuid}:pin-${digest}`
 }
+
+export function isPinKey(key: string): boolean {
+  return key.startsWith(BACKUP_KEY_PREFIX) && key.slice(key.lastIndexOf(':') + 1).startsWith('pin-')
+}

@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'
-import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
+import { BACKUP_KEY_PREFIX, backupKey, isPinKey, patchKeyPrefix } from './backup-key.js'
 import { PatchBackupError } from './errors.js'
 import { VerifyingStream } from './integrity.js'
 import { KeyedQueue } from './keyed-queue.js'
+import { settleOrphanPin } from './pins.js'
 import { recordedContent } from './recorded-content.js'
 import { storeKeysOf } from './restore-journal.js'
 import type {
@@ -170,6 +171,7 @@ export function createMaintenance({
           const removed = await patchQueue.run(uuid, async () => {
             const manifest = await manifests.get(uuid).catch(() => undefined)
             if (storeKeysOf(uuid, manifest).includes(key)) return false
+            if (isPinKey(key) && !(await settleOrphanPin(store, uuid, manifest, key))) return false
             // A store that can collect garbage frees (and counts) the bytes below, in one pass.
             return store.remove(key, { freeContent: !store.collectGarbage, stillNeeded })
           })

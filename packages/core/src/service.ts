@@ -2,12 +2,13 @@ import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
 import pMap from 'p-map'
-import { backupKey, pinKey } from './backup-key.js'
+import { backupKey } from './backup-key.js'
 import { asStoreError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { StorageLimits } from './limits.js'
 import { createMaintenance, type Maintenance } from './maintenance.js'
+import { pinRecorded, unpin } from './pins.js'
 import type { PruneOptions, PruneResult } from './prune.js'
 import { journalOf, type Snapshot, storeKeysOf } from './restore-journal.js'
 import {
@@ -249,32 +250,6 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return readManifest(uuid)
   }
 
-  /**
-   * Before an overwrite re-points backup keys at new bytes, pin keys hold the bytes the manifest
-   * still records, so a manifest write that fails or is killed never leaves those bytes without a
-   * key (where another patch's cleanup could free them). Released once the manifest moves on; a
-   * pin a crash leaves behind is an orphan key for gc, which keeps bytes a manifest records.
-   */
-  async function pinRecorded(uuid: PatchUuid, entries: BackupInfo[]): Promise<string[]> {
-    const pins: string[] = []
-    for (const entry of entries) {
-      const pin = pinKey(uuid, entry.originalPath)
-      try {
-        const bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
-        if (!bytes) continue // already gone: nothing to protect
-        await store.put(pin, bytes)
-        pins.push(pin)
-      } catch {
-        // Corrupt recorded bytes: the overwrite is the repair, nothing worth pinning.
-      }
-    }
-    return pins
-  }
-
-  async function unpin(pins: string[]): Promise<void> {
-    await Promise.all(pins.map((pin) => store.remove(pin).catch(() => false)))
-  }
-
   const service: PatchBackups = {
     ...createMaintenance({ store, manifests, concurrency, patchQueue }),
 
@@ -284,12 +259,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return patchQueue.run(id, async () => {
         const existing = (await readManifest(id))?.files[file.key]
         if (existing && !opts.overwrite) return existing
-        const pins = await pinRecorded(id, existing ? [existing] : [])
+        const pins = await pinRecorded(store, id, existing ? [existing] : [])
         const entry = await storeFile(id, file)
         const next = await manifests.update(id, (current) =>
           withEntries(id, current, [entry], !!opts.overwrite),
         )
-        await unpin(pins)
+        await unpin(store, pins)
         return next?.files[file.key] ?? entry
       })
     },
@@ -310,6 +285,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         const existing = opts.overwrite ? undefined : recorded
         const pins = opts.overwrite
           ? await pinRecorded(
+              store,
               id,
               files.map((f) => recorded?.[f.key]).filter((e): e is BackupInfo => e !== undefined),
             )
@@ -345,7 +321,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
                 withEntries(id, current, fresh, !!opts.overwrite),
               )
             : await readManifest(id)
-        await unpin(pins)
+        await unpin(store, pins)
         const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
         for (const entry of entries) {
           const recorded = next?.files[entry.originalPath] ?? entry

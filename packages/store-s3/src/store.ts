@@ -142,6 +142,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
 
   async function put(key: string, data: Readable | Uint8Array): Promise<PutResult> {
     let tmp: string | undefined
+    // What the key held before, read while the bytes go up: a key that moves to other bytes drops
+    // its marker of the old ones, which would otherwise count as a reference to them for good.
+    const previous = readRecord(bucket, names, key).catch(() => undefined)
     try {
       const staged = await stage(bucket, names, data, inlineLimit, tuning)
       if ('tmp' in staged) tmp = staged.tmp
@@ -151,11 +154,19 @@ export function createS3Store(options: S3StoreOptions): S3Store {
         bucket
           .write(names.ref(staged.address, key), '')
           .then(() => placeContent(bucket, names, staged, tuning)),
-        // Meanwhile the key object. Until put resolves nobody relies on it; if put fails, it may
-        // stay behind pointing at missing bytes, which `has` and `open` report as absent.
-        bucket.write(names.key(key), JSON.stringify(record)),
+        // Meanwhile the key object (once its old record is read). Until put resolves nobody relies
+        // on it; if put fails, it may stay behind pointing at missing bytes, which `has` and
+        // `open` report as absent.
+        previous.then(() => bucket.write(names.key(key), JSON.stringify(record))),
       ])
       for (const write of writes) if (write.status === 'rejected') throw write.reason
+      const before = (await previous)?.integrity
+      const old = before === undefined ? undefined : addressOrUndefined(before)
+      const stale = old && names.ref(old, key)
+      if (stale && stale !== names.ref(staged.address, key)) {
+        // Only after the key object moved on; if this delete fails, the marker just keeps bytes.
+        await bucket.delete(stale).catch(() => {})
+      }
       return record
     } catch (error) {
       throw asStoreError(error, `store ${key}`)

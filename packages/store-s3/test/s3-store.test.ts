@@ -163,7 +163,28 @@ describe('uploads', () => {
     const fx = createS3Fixture(server)
     const sent = recordCommands(fx.store.client)
     await fx.store.put(KEY_A, Readable.from([randomBytes(100_000)]))
-    expect(sent.sort()).toEqual(['HeadObject', 'PutObject', 'PutObject', 'PutObject'])
+    // The key's old record, the content check, the content, its marker, the key object.
+    expect(sent.sort()).toEqual(['GetObject', 'HeadObject', 'PutObject', 'PutObject', 'PutObject'])
+  })
+
+  it('drops the marker of the bytes a key held before it moved to other bytes', async () => {
+    const fx = createS3Fixture(server)
+    const { integrity: before } = await fx.store.put(KEY_A, Buffer.from('before'))
+    const refsOf = async (integrity: string) => {
+      const names: string[] = []
+      for await (const name of openBucket(fx.store.client, fx.store.bucket).list(
+        fx.store.names.refsPrefix(contentAddressOf(integrity)!),
+      ))
+        names.push(name)
+      return names
+    }
+    await expect(refsOf(before)).resolves.toHaveLength(1)
+    const { integrity: after } = await fx.store.put(KEY_A, Buffer.from('after'))
+    await expect(refsOf(before)).resolves.toEqual([])
+    await expect(refsOf(after)).resolves.toHaveLength(1)
+    // Putting the same bytes again keeps the marker.
+    await fx.store.put(KEY_A, Buffer.from('after'))
+    await expect(refsOf(after)).resolves.toHaveLength(1)
   })
 
   it('sends no bytes again for content the store already holds', async () => {
@@ -172,7 +193,8 @@ describe('uploads', () => {
     await fx.store.put(KEY_A, bytes)
     const sent = recordCommands(fx.store.client)
     await fx.store.put(KEY_B, bytes)
-    expect(sent.sort()).toEqual(['HeadObject', 'PutObject', 'PutObject']) // look, marker, key object
+    // old record, look, marker, key object
+    expect(sent.sort()).toEqual(['GetObject', 'HeadObject', 'PutObject', 'PutObject'])
   })
 
   it('streams a large source up in parts to a temp object, copies it into place and deletes it', async () => {
