@@ -92,6 +92,31 @@ export class VerifyingStream extends Transform {
   }
 }
 
+/**
+ * Fails as soon as more than `size` bytes go by: a restore from a store that verifies its own
+ * reads (which can only tell at the end) never writes more than the recorded size of a tampered
+ * or bomb-like blob before it stops.
+ */
+export class SizeCapStream extends Transform {
+  private bytes = 0
+
+  constructor(
+    private readonly integrity: string,
+    private readonly size: number,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.size) {
+      done(integrityMismatch(this.integrity, `more than ${this.size} bytes`, this.bytes))
+      return
+    }
+    done(null, chunk)
+  }
+}
+
 /** Passes bytes through and records their sha256 integrity and size once they have all gone by. */
 export class HashingStream extends Transform {
   private readonly hash = createHash('sha256')

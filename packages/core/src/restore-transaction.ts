@@ -9,7 +9,7 @@ import { backupKey, snapshotKey } from './backup-key.js'
 import { asStoreError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
-import { VerifyingStream } from './integrity.js'
+import { SizeCapStream, VerifyingStream } from './integrity.js'
 import {
   isAbandoned,
   type JournalFile,
@@ -133,8 +133,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   ): Promise<void> {
     const mode = blob.mode as number | undefined
     const openSource = () => openBlob(storeKey, file, blob.integrity)
-    // Hashing bytes the store has just verified again cost a fifth of a large restore's time.
-    const verify = store.verifiesReads ? [] : [new VerifyingStream(blob.integrity, blob.size)]
+    // Hashing bytes the store has just verified again cost a fifth of a large restore's time;
+    // counting them is free, and stops a blob that runs past its size before it fills the disk.
+    const verify = store.verifiesReads
+      ? typeof blob.size === 'number'
+        ? [new SizeCapStream(blob.integrity, blob.size)]
+        : []
+      : [new VerifyingStream(blob.integrity, blob.size)]
     try {
       await ensureParentInside(root, await deps.realRoot(), file.absolute)
       if (temp === undefined) await writeAtomically(file.absolute, openSource, mode, verify)
