@@ -574,7 +574,7 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         await expect(read('node_modules/lodash/package.json')).resolves.toBe('{"name":"lodash"}\n')
       })
 
-      it('gc releases a pin left after its manifest moved on, and frees the bytes it held', async () => {
+      it('gc keeps a pin left after its manifest moved on while the file is recorded, and frees it with the patch', async () => {
         const old = await backups.createBackup(UUID, LODASH)
         await write(LODASH, 'patched')
         const inner = fixture.store.store
@@ -590,17 +590,118 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         })
         const fresh = await stuck.createBackup(UUID, LODASH, { overwrite: true })
         expect(fresh.integrity).not.toBe(old.integrity)
+        await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0 })
+        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await write(LODASH, 'changed again')
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('patched')
+        await backups.cleanupBackups(UUID)
         const report = await backups.gc()
         if (inner.keys) {
           expect(report.removedKeys).toBe(1)
           if (fixture.store.holdsContent)
             await expect(fixture.store.holdsContent(old.integrity)).resolves.toBe(false)
         }
+      })
+
+      it('a gc of another process during an overwrite neither undoes it nor frees either bytes', async (ctx) => {
+        const inner = fixture.store.store
+        if (!inner.keys) ctx.skip()
+        const old = await backups.createBackup(UUID, LODASH)
+        await backups.createBackup('other', LODASH)
+        await write(LODASH, 'patched')
+        let moved!: () => void
+        const keyMoved = new Promise<void>((resolve) => {
+          moved = resolve
+        })
+        let gcDone!: () => void
+        const afterGc = new Promise<void>((resolve) => {
+          gcDone = resolve
+        })
+        const held: BackupStore = {
+          ...inner,
+          put: async (key, data) => {
+            const result = await inner.put(key, data)
+            if (!key.includes(':pin-') && result.integrity !== old.integrity) {
+              moved()
+              await afterGc
+            }
+            return result
+          },
+        }
+        // Two services on one store and one repository: two processes, each with its own queues.
+        const overwrite = open({ store: held }).createBackup(UUID, LODASH, { overwrite: true })
+        await keyMoved
+        await open().gc()
+        gcDone()
+        const fresh = await overwrite
+        await backups.cleanupBackups('other')
+        await backups.gc()
         await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(fresh)
         await write(LODASH, 'changed again')
         await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
         await expect(read(LODASH)).resolves.toBe('patched')
-        await expect(backups.gc()).resolves.toMatchObject({ removedKeys: 0 })
+      })
+
+      it('a batch overwrite keeps the pin of a file whose store write failed after moving its key', async () => {
+        const other = 'node_modules/lodash/package.json'
+        await backups.createBackups(UUID, [LODASH, other])
+        await backups.createBackup('other', LODASH)
+        await write(LODASH, 'patched')
+        await write(other, 'patched too')
+        const inner = fixture.store.store
+        const late: BackupStore = {
+          ...inner,
+          put: async (key, data) => {
+            const result = await inner.put(key, data)
+            // The key has moved to the patched bytes, then the store reports a failure.
+            if (!key.includes(':pin-') && result.integrity === sha256Integrity('patched'))
+              throw new Error('late failure')
+            return result
+          },
+        }
+        const batch = await open({ store: late }).createBackups(UUID, [LODASH, other], {
+          overwrite: true,
+        })
+        expect(batch.failed).toEqual([LODASH])
+        await backups.cleanupBackups('other')
+        await backups.gc()
+        await expect(backups.verify()).resolves.toMatchObject({ files: 2, ok: 2, problems: [] })
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('an overwrite that cannot pin the recorded bytes fails and moves nothing', async () => {
+        const old = await backups.createBackup(UUID, LODASH)
+        await backups.createBackup('other', LODASH)
+        await write(LODASH, 'patched')
+        const inner = fixture.store.store
+        const flaky: BackupStore = {
+          ...inner,
+          put: async (key, data) => {
+            if (key.includes(':pin-')) {
+              if (typeof data === 'object' && 'resume' in data) data.resume()
+              throw new Error('503 Slow Down')
+            }
+            return inner.put(key, data)
+          },
+        }
+        const error = await caught(
+          open({ store: flaky }).createBackup(UUID, LODASH, { overwrite: true }),
+        )
+        expect(isPatchBackupError(error, 'STORE_ERROR')).toBe(true)
+        expect((error as { path?: string }).path).toBe(LODASH)
+        const batch = await open({ store: flaky }).createBackups(UUID, [LODASH], {
+          overwrite: true,
+        })
+        expect(batch.failed).toEqual([LODASH])
+        await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(old)
+        await backups.cleanupBackups('other')
+        await backups.gc()
+        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
       })
 
       it('verify reports a damaged manifest and goes on with the rest', async (ctx) => {

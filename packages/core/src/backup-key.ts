@@ -23,10 +23,18 @@ export function snapshotKey(uuid: string, fileKey: string, restoreId?: string): 
   return `${BACKUP_KEY_PREFIX}${uuid}:snapshot-${restoreId ? `${restoreId}-` : ''}${digest}`
 }
 
-/** A short-lived key holding a file's recorded bytes while an overwrite re-points its backup key. */
-export function pinKey(uuid: string, fileKey: string): string {
+/**
+ * The prefix of the pin keys of one file: short-lived keys that hold its recorded bytes while an
+ * overwrite re-points its backup key. Each overwrite pins under a key of its own (`token`), so
+ * one overwrite's release never takes away another's pin.
+ */
+export function pinPrefix(uuid: string, fileKey: string): string {
   const digest = createHash('sha256').update(fileKey).digest('hex').slice(0, 16)
-  return `${BACKUP_KEY_PREFIX}${uuid}:pin-${digest}`
+  return `${BACKUP_KEY_PREFIX}${uuid}:pin-${digest}-`
+}
+
+export function pinKey(uuid: string, fileKey: string, token: string): string {
+  return `${pinPrefix(uuid, fileKey)}${token}`
 }
 
 export function isPinKey(key: string): boolean {

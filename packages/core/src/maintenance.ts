@@ -1,11 +1,11 @@
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'
-import { BACKUP_KEY_PREFIX, backupKey, isPinKey, patchKeyPrefix } from './backup-key.js'
+import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
 import { PatchBackupError } from './errors.js'
 import { VerifyingStream } from './integrity.js'
 import { KeyedQueue } from './keyed-queue.js'
-import { settleOrphanPin } from './pins.js'
+import { isLivePin, pinsOf } from './pins.js'
 import { recordedContent } from './recorded-content.js'
 import { storeKeysOf } from './restore-journal.js'
 import type {
@@ -55,13 +55,32 @@ export function createMaintenance({
   concurrency,
   patchQueue = new KeyedQueue(),
 }: MaintenanceDeps): Maintenance {
+  /**
+   * The backup key's bytes, or else those of a pin an unfinished overwrite left (on a store that
+   * reads by key, the backup key may already hold the overwrite's new bytes): either one whole
+   * and matching the manifest, and the file is sound.
+   */
   async function checkFile(
     uuid: string,
     path: string,
     entry: BackupInfo,
   ): Promise<VerifyProblem | undefined> {
+    const problem = await checkKey(backupKey(uuid, path), uuid, path, entry)
+    if (!problem || !['INTEGRITY_MISMATCH', 'BLOB_MISSING'].includes(problem.code)) return problem
+    for (const pin of await pinsOf(store, uuid, path).catch(() => [])) {
+      if (!(await checkKey(pin, uuid, path, entry))) return undefined
+    }
+    return problem
+  }
+
+  async function checkKey(
+    key: string,
+    uuid: string,
+    path: string,
+    entry: BackupInfo,
+  ): Promise<VerifyProblem | undefined> {
     try {
-      const stream = await store.open(backupKey(uuid, path), entry.integrity)
+      const stream = await store.open(key, entry.integrity)
       if (!stream) {
         return {
           uuid,
@@ -171,7 +190,7 @@ export function createMaintenance({
           const removed = await patchQueue.run(uuid, async () => {
             const manifest = await manifests.get(uuid).catch(() => undefined)
             if (storeKeysOf(uuid, manifest).includes(key)) return false
-            if (isPinKey(key) && !(await settleOrphanPin(store, uuid, manifest, key))) return false
+            if (isLivePin(uuid, manifest, key)) return false
             // A store that can collect garbage frees (and counts) the bytes below, in one pass.
             return store.remove(key, { freeContent: !store.collectGarbage, stillNeeded })
           })

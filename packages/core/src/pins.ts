@@ -1,34 +1,42 @@
-import { backupKey, pinKey } from './backup-key.js'
+import { randomBytes } from 'node:crypto'
+import { backupKey, pinKey, pinPrefix } from './backup-key.js'
 import { isPatchBackupError } from './errors.js'
 import type { BackupInfo, BackupStore, PatchManifest } from './types.js'
 
 /*
  * Pin keys. An `overwrite` re-points a file's backup key at new bytes before its manifest moves on,
  * and other patches' cleanups free bytes by keys alone (asking every manifest would make a cleanup
- * cost the whole store). So the bytes the manifest still records are pinned under a pin key
- * first, and the pin goes once the manifest records the new bytes. A pin that a failed manifest
- * write or a crash leaves behind is repaired by gc (`releaseOrphanPin`).
+ * cost the whole store). So the overwrite first pins the bytes the manifest records under a pin
+ * key of its own, and releases it once the manifest records the new bytes. A pin whose overwrite
+ * failed or was killed stays while its file is in the manifest: `gc` keeps it (`isLivePin`), so
+ * the recorded bytes always keep a key. A kept pin may hold bytes the manifest has moved past
+ * (killed between the manifest write and the release): garbage, bounded by one pin per crash, and
+ * freed with the patch.
  */
 
-/** Pins the recorded bytes of `entries`; resolves the pin keys to release. */
+const corruptOrGone = (error: unknown) =>
+  isPatchBackupError(error, 'INTEGRITY_MISMATCH') || isPatchBackupError(error, 'BLOB_MISSING')
+
+/**
+ * Pins the recorded bytes of `entry`; resolves the pin key, or `undefined` when there is nothing
+ * to protect (the bytes are gone or corrupt: the overwrite is then the repair). Any other failure
+ * rejects: an overwrite that cannot protect the recorded bytes must not move the key.
+ */
 export async function pinRecorded(
   store: BackupStore,
   uuid: string,
-  entries: BackupInfo[],
-): Promise<string[]> {
-  const pins: string[] = []
-  for (const entry of entries) {
-    const pin = pinKey(uuid, entry.originalPath)
-    try {
-      const bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
-      if (!bytes) continue // already gone: nothing to protect
-      await store.put(pin, bytes)
-      pins.push(pin)
-    } catch {
-      // Corrupt recorded bytes: the overwrite is the repair, nothing worth pinning.
-    }
+  entry: BackupInfo,
+): Promise<string | undefined> {
+  const pin = pinKey(uuid, entry.originalPath, randomBytes(6).toString('hex'))
+  try {
+    const bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
+    if (!bytes) return undefined
+    await store.put(pin, bytes)
+    return pin
+  } catch (error) {
+    if (corruptOrGone(error)) return undefined
+    throw error
   }
-  return pins
 }
 
 /**
@@ -40,29 +48,15 @@ export async function unpin(store: BackupStore, pins: string[]): Promise<void> {
   await Promise.all(pins.map((pin) => store.remove(pin, { freeContent: true }).catch(() => false)))
 }
 
-/**
- * Before gc drops a pin no running overwrite holds: if the manifest may still record the pinned
- * bytes (the overwrite's manifest write failed or was killed), the file's backup key is pointed
- * back at them, so they keep a key once the pin is gone. Resolves whether the pin may go: not when
- * the pin holds the recorded bytes and the key could not be pointed back (a full disk, say).
- */
-export async function settleOrphanPin(
-  store: BackupStore,
-  uuid: string,
-  manifest: PatchManifest | undefined,
-  pin: string,
-): Promise<boolean> {
-  const file = Object.keys(manifest?.files ?? {}).find((f) => pinKey(uuid, f) === pin)
-  const entry = file === undefined ? undefined : manifest?.files[file]
-  if (file === undefined || !entry) return true
-  try {
-    const bytes = await store.open(pin, entry.integrity)
-    if (!bytes) return true // the recorded bytes are gone already; verify reports them
-    // Re-putting bytes the key already points at changes nothing, so no need to tell the cases apart.
-    await store.put(backupKey(uuid, file), bytes)
-    return true
-  } catch (error) {
-    // The pin holds other bytes: the manifest had moved on before the pin was released.
-    return isPatchBackupError(error, 'INTEGRITY_MISMATCH')
-  }
+/** Whether `key` is a pin of a file the manifest still records: `gc` keeps those. */
+export function isLivePin(uuid: string, manifest: PatchManifest | undefined, key: string): boolean {
+  return Object.keys(manifest?.files ?? {}).some((file) => key.startsWith(pinPrefix(uuid, file)))
+}
+
+/** The pin keys of one file (none when the store cannot list keys). */
+export async function pinsOf(store: BackupStore, uuid: string, fileKey: string): Promise<string[]> {
+  if (!store.keys) return []
+  const pins: string[] = []
+  for await (const key of store.keys(pinPrefix(uuid, fileKey))) pins.push(key)
+  return pins
 }

@@ -6,10 +6,11 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
 import { backupKey, snapshotKey } from './backup-key.js'
-import { asStoreError, PatchBackupError } from './errors.js'
+import { asStoreError, isPatchBackupError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
 import { SizeCapStream, VerifyingStream } from './integrity.js'
+import { pinsOf } from './pins.js'
 import {
   isAbandoned,
   type JournalFile,
@@ -149,6 +150,37 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
   }
 
+  /**
+   * A backup's bytes to its target (or `temp`). On a store that reads by key, an overwrite that
+   * failed or was killed may have left the backup key on its new bytes, with the recorded ones
+   * held by its pin: those are read then.
+   */
+  async function writeBackup(
+    uuid: string,
+    file: ProjectFile,
+    entry: BackupInfo,
+    temp?: string,
+  ): Promise<void> {
+    try {
+      await writeFromStore(backupKey(uuid, file.key), file, entry, temp)
+    } catch (error) {
+      if (
+        !isPatchBackupError(error, 'INTEGRITY_MISMATCH') &&
+        !isPatchBackupError(error, 'BLOB_MISSING')
+      )
+        throw error
+      for (const pin of await pinsOf(store, uuid, file.key).catch(() => [])) {
+        try {
+          await writeFromStore(pin, file, entry, temp)
+          return
+        } catch {
+          // not this one: try the next
+        }
+      }
+      throw error
+    }
+  }
+
   async function snapshot(
     uuid: string,
     file: ProjectFile,
@@ -251,7 +283,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot }> {
     // Without recorded patched bytes there is no drift to detect: skip the extra read.
     if (typeof entry.patchedIntegrity !== 'string') {
-      await writeFromStore(backupKey(uuid, file.key), file, entry)
+      await writeBackup(uuid, file, entry)
       return { outcome: 'restored' }
     }
     const current = await hashCurrentFile(file.absolute)
@@ -260,10 +292,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     if (state === 'drifted' && current) {
       if (!options.force) throw drifted(file, entry, current)
       const kept = await snapshot(uuid, file, current, randomBytes(6).toString('hex'))
-      await writeFromStore(backupKey(uuid, file.key), file, entry)
+      await writeBackup(uuid, file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
-    await writeFromStore(backupKey(uuid, file.key), file, entry)
+    await writeBackup(uuid, file, entry)
     return { outcome: 'restored' }
   }
 
@@ -338,8 +370,8 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       work,
       async (p) => {
         try {
-          await writeFromStore(
-            backupKey(uuid, p.key),
+          await writeBackup(
+            uuid,
             p.file,
             p.entry,
             tempOf((journal.files[p.key] as JournalFile).temp),

@@ -259,12 +259,16 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return patchQueue.run(id, async () => {
         const existing = (await readManifest(id))?.files[file.key]
         if (existing && !opts.overwrite) return existing
-        const pins = await pinRecorded(store, id, existing ? [existing] : [])
+        const pin = existing
+          ? await pinRecorded(store, id, existing).catch((error) => {
+              throw storeFailed(file, error)
+            })
+          : undefined
         const entry = await storeFile(id, file)
         const next = await manifests.update(id, (current) =>
           withEntries(id, current, [entry], !!opts.overwrite),
         )
-        await unpin(store, pins)
+        if (pin) await unpin(store, [pin])
         return next?.files[file.key] ?? entry
       })
     },
@@ -283,13 +287,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return patchQueue.run(id, async () => {
         const recorded = (await readManifest(id))?.files
         const existing = opts.overwrite ? undefined : recorded
-        const pins = opts.overwrite
-          ? await pinRecorded(
-              store,
-              id,
-              files.map((f) => recorded?.[f.key]).filter((e): e is BackupInfo => e !== undefined),
-            )
-          : []
+        const pins = new Map<string, string>()
         const unique = [...new Map(files.map((f) => [f.key, f])).values()]
         const refusal = await policies.quota?.checkBatch(
           id,
@@ -305,6 +303,13 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
               return undefined
             }
             try {
+              const prior = opts.overwrite ? recorded?.[file.key] : undefined
+              const pin = prior
+                ? await pinRecorded(store, id, prior).catch((error) => {
+                    throw storeFailed(file, error)
+                  })
+                : undefined
+              if (pin) pins.set(file.key, pin)
               return await storeFile(id, file)
             } catch (error) {
               errors.push(toFileError(file.key, error))
@@ -321,7 +326,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
                 withEntries(id, current, fresh, !!opts.overwrite),
               )
             : await readManifest(id)
-        await unpin(store, pins)
+        // Only the pins of files whose new bytes the manifest now records: a file whose store
+        // write failed may have had its key moved already, and its pin still holds what is recorded.
+        await unpin(
+          store,
+          fresh
+            .filter((e) => next?.files[e.originalPath]?.integrity === e.integrity)
+            .map((e) => pins.get(e.originalPath))
+            .filter((pin): pin is string => pin !== undefined),
+        )
         const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
         for (const entry of entries) {
           const recorded = next?.files[entry.originalPath] ?? entry
