@@ -13,15 +13,18 @@ import {
 import path from 'node:path'
 import {
   type BackupStore,
+  backupKey,
   createPatchBackups,
   isPatchBackupError,
   type PatchBackups,
   type PatchBackupsOptions,
+  patchKeyPrefix,
   sha256Integrity,
 } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Factory, ServiceFixture } from './fixtures.js'
 import { createProjectDir } from './project-dir.js'
+import { readStream } from './read-stream.js'
 
 const UUID = 'abc-123'
 const LODASH = 'node_modules/lodash/index.js'
@@ -543,7 +546,7 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
           },
         })
         await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
-        // gc drops keys no manifest lists (the pin among them) and 'other' goes with its key.
+        // gc keeps the pin (its file is still recorded); 'other' goes with its key.
         await backups.gc()
         await backups.cleanupBackups('other')
         await backups.gc()
@@ -697,9 +700,77 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         })
         expect(batch.failed).toEqual([LODASH])
         await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(old)
+        const kept = await inner.openKey?.(backupKey(UUID, LODASH))
+        if (kept) expect((await readStream(kept)).toString()).toBe('module.exports = "original"\n')
         await backups.cleanupBackups('other')
         await backups.gc()
         await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
+
+      it('an overwrite refused before its store write leaves no pin behind', async (ctx) => {
+        const inner = fixture.store.store
+        if (!inner.keys) ctx.skip()
+        await backups.createBackup(UUID, LODASH)
+        await rm(at(LODASH))
+        const error = await caught(backups.createBackup(UUID, LODASH, { overwrite: true }))
+        expect(isPatchBackupError(error, 'SOURCE_UNREADABLE')).toBe(true)
+        const batch = await backups.createBackups(UUID, [LODASH], { overwrite: true })
+        expect(batch.failed).toEqual([LODASH])
+        const pins: string[] = []
+        for await (const key of inner.keys!(patchKeyPrefix(UUID)))
+          if (key.includes(':pin-')) pins.push(key)
+        expect(pins).toEqual([])
+      })
+
+      it('neither repair nor gc acts on a pin it could not look at', async (ctx) => {
+        const inner = fixture.store.store
+        if (!inner.keys) ctx.skip()
+        await backups.createBackup(UUID, LODASH)
+        await backups.createBackup('other', LODASH)
+        await write(LODASH, 'patched')
+        const repo = fixture.manifests.repo
+        const unwritable = open({
+          manifests: {
+            get: (uuid) => repo.get(uuid),
+            list: () => repo.list(),
+            delete: (uuid) => repo.delete(uuid),
+            update: async () => {
+              throw new Error('disk full')
+            },
+          },
+        })
+        await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
+        // The store cannot list keys for a moment (a 503): repair must not drop the entry.
+        const unlisted = open({
+          store: {
+            ...inner,
+            keys: () => {
+              throw new Error('503 Slow Down')
+            },
+          },
+        })
+        await expect(unlisted.repair()).resolves.toMatchObject({ dropped: [] })
+        // gc's last look at a manifest fails for a moment: it must keep that patch's keys.
+        let reads = 0
+        const flaky = open({
+          manifests: {
+            ...repo,
+            get: async (uuid) => {
+              if (uuid === UUID && ++reads > 1) throw new Error('EMFILE')
+              return repo.get(uuid)
+            },
+            list: () => repo.list(),
+            update: (uuid, fn) => repo.update(uuid, fn),
+            delete: (uuid) => repo.delete(uuid),
+          },
+        })
+        await expect(flaky.gc()).resolves.toMatchObject({ removedKeys: 0 })
+        await backups.cleanupBackups('other')
+        await backups.gc()
+        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
+        await write(LODASH, 'changed')
         await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
         await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
       })

@@ -36,7 +36,3 @@ export function pinPrefix(uuid: string, fileKey: string): string {
 export function pinKey(uuid: string, fileKey: string, token: string): string {
   return `${pinPrefix(uuid, fileKey)}${token}`
 }
-
-export function isPinKey(key: string): boolean {
-  return key.startsWith(BACKUP_KEY_PREFIX) && key.slice(key.lastIndexOf(':') + 1).startsWith('pin-')
-}

@@ -44,6 +44,9 @@ const discard = () =>
     },
   })
 
+/** What `verify` reports as corrupt or gone (the verdicts `repair` drops entries for). */
+const BROKEN = ['BLOB_MISSING', 'INTEGRITY_MISMATCH']
+
 function describe(error: unknown): { code: string; message: string } {
   if (error instanceof PatchBackupError) return { code: error.code, message: error.message }
   return { code: 'STORE_ERROR', message: error instanceof Error ? error.message : String(error) }
@@ -66,9 +69,18 @@ export function createMaintenance({
     entry: BackupInfo,
   ): Promise<VerifyProblem | undefined> {
     const problem = await checkKey(backupKey(uuid, path), uuid, path, entry)
-    if (!problem || !['INTEGRITY_MISMATCH', 'BLOB_MISSING'].includes(problem.code)) return problem
-    for (const pin of await pinsOf(store, uuid, path).catch(() => [])) {
-      if (!(await checkKey(pin, uuid, path, entry))) return undefined
+    if (!problem || !BROKEN.includes(problem.code)) return problem
+    let pins: string[]
+    try {
+      pins = await pinsOf(store, uuid, path)
+    } catch (error) {
+      // Unsure whether a pin holds the bytes: not a verdict `repair` may act on.
+      return { uuid, path, integrity: entry.integrity, ...describe(error) }
+    }
+    for (const pin of pins) {
+      const pinned = await checkKey(pin, uuid, path, entry)
+      if (!pinned) return undefined
+      if (!BROKEN.includes(pinned.code)) return pinned
     }
     return problem
   }
@@ -141,11 +153,7 @@ export function createMaintenance({
       const dropped: VerifyProblem[] = []
       const byPatch = new Map<string, VerifyProblem[]>()
       for (const problem of report.problems) {
-        if (
-          problem.path === undefined ||
-          !['BLOB_MISSING', 'INTEGRITY_MISMATCH'].includes(problem.code)
-        )
-          continue
+        if (problem.path === undefined || !BROKEN.includes(problem.code)) continue
         byPatch.set(problem.uuid, [...(byPatch.get(problem.uuid) ?? []), problem])
       }
       for (const [id, problems] of byPatch) {
@@ -188,7 +196,12 @@ export function createMaintenance({
           // not yet written its manifest finishes first (other processes: see docs/reliability.md).
           const uuid = key.slice(BACKUP_KEY_PREFIX.length, key.lastIndexOf(':'))
           const removed = await patchQueue.run(uuid, async () => {
-            const manifest = await manifests.get(uuid).catch(() => undefined)
+            let manifest: PatchManifest | undefined
+            try {
+              manifest = await manifests.get(uuid)
+            } catch {
+              return false // unreadable now (a lock, a damaged file): keep everything of it
+            }
             if (storeKeysOf(uuid, manifest).includes(key)) return false
             if (isLivePin(uuid, manifest, key)) return false
             // A store that can collect garbage frees (and counts) the bytes below, in one pass.

@@ -10,8 +10,10 @@ import type { BackupInfo, BackupStore, PatchManifest } from './types.js'
  * key of its own, and releases it once the manifest records the new bytes. A pin whose overwrite
  * failed or was killed stays while its file is in the manifest: `gc` keeps it (`isLivePin`), so
  * the recorded bytes always keep a key. A kept pin may hold bytes the manifest has moved past
- * (killed between the manifest write and the release): garbage, bounded by one pin per crash, and
- * freed with the patch.
+ * (killed between the manifest write and the release): garbage, one pin per overwrite that failed
+ * in its store write or manifest write (or was killed there), which the first `gc` after the patch
+ * is cleaned up or pruned frees. Pins are made only once the source is open and the quota allows
+ * the write, so an overwrite refused before that leaves none.
  */
 
 const corruptOrGone = (error: unknown) =>
@@ -28,12 +30,14 @@ export async function pinRecorded(
   entry: BackupInfo,
 ): Promise<string | undefined> {
   const pin = pinKey(uuid, entry.originalPath, randomBytes(6).toString('hex'))
+  let bytes: Awaited<ReturnType<BackupStore['open']>>
   try {
-    const bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
+    bytes = await store.open(backupKey(uuid, entry.originalPath), entry.integrity)
     if (!bytes) return undefined
     await store.put(pin, bytes)
     return pin
   } catch (error) {
+    bytes?.destroy()
     if (corruptOrGone(error)) return undefined
     throw error
   }

@@ -157,8 +157,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return realRootPromise
   }
 
-  /** Reads the file into the store and describes it; writes nothing to the manifest. */
-  async function storeFile(uuid: PatchUuid, file: ProjectFile): Promise<BackupInfo> {
+  /**
+   * Reads the file into the store and describes it; writes nothing to the manifest. `beforePut`
+   * runs once the source is open and the quota allows it, just before the key can move.
+   */
+  async function storeFile(
+    uuid: PatchUuid,
+    file: ProjectFile,
+    beforePut?: () => Promise<void>,
+  ): Promise<BackupInfo> {
     let handle: Awaited<ReturnType<typeof open>>
     let mode: number
     try {
@@ -192,6 +199,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       }
       let stored: { integrity: string; size: number; storedSize?: number }
       try {
+        await beforePut?.()
         stored = await store.put(backupKey(uuid, file.key), source)
       } catch (error) {
         room?.release()
@@ -259,12 +267,10 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       return patchQueue.run(id, async () => {
         const existing = (await readManifest(id))?.files[file.key]
         if (existing && !opts.overwrite) return existing
-        const pin = existing
-          ? await pinRecorded(store, id, existing).catch((error) => {
-              throw storeFailed(file, error)
-            })
-          : undefined
-        const entry = await storeFile(id, file)
+        let pin: string | undefined
+        const entry = await storeFile(id, file, async () => {
+          if (existing) pin = await pinRecorded(store, id, existing)
+        })
         const next = await manifests.update(id, (current) =>
           withEntries(id, current, [entry], !!opts.overwrite),
         )
@@ -304,13 +310,10 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
             }
             try {
               const prior = opts.overwrite ? recorded?.[file.key] : undefined
-              const pin = prior
-                ? await pinRecorded(store, id, prior).catch((error) => {
-                    throw storeFailed(file, error)
-                  })
-                : undefined
-              if (pin) pins.set(file.key, pin)
-              return await storeFile(id, file)
+              return await storeFile(id, file, async () => {
+                const pin = prior && (await pinRecorded(store, id, prior))
+                if (pin) pins.set(file.key, pin)
+              })
             } catch (error) {
               errors.push(toFileError(file.key, error))
               return undefined
