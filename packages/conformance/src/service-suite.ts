@@ -30,6 +30,15 @@ const UUID = 'abc-123'
 const LODASH = 'node_modules/lodash/index.js'
 const BAD_UUIDS = ['../x', 'a/b', '', 'x'.repeat(200), 'a\0b', '.', '..', '-leading-dash']
 
+/** A promise and the function that resolves it (Node 20 has no Promise.withResolvers). */
+function signal(): { done: Promise<void>; fire: () => void } {
+  let fire!: () => void
+  const done = new Promise<void>((resolve) => {
+    fire = resolve
+  })
+  return { done, fire }
+}
+
 async function caught(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
     () => undefined,
@@ -62,6 +71,38 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         now: () => clock,
         ...extra,
       })
+    /**
+     * LODASH backed up in UUID and 'other', then an overwrite in UUID that re-points its key at
+     * patched bytes and cannot write its manifest: the manifest still records the original bytes,
+     * which now only 'other' and the overwrite's pin hold.
+     */
+    const failedOverwrite = async () => {
+      await backups.createBackup(UUID, LODASH)
+      await backups.createBackup('other', LODASH)
+      await write(LODASH, 'patched')
+      const repo = fixture.manifests.repo
+      const unwritable = open({
+        manifests: {
+          get: (uuid) => repo.get(uuid),
+          list: () => repo.list(),
+          delete: (uuid) => repo.delete(uuid),
+          update: async () => {
+            throw new Error('disk full')
+          },
+        },
+      })
+      await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
+    }
+
+    /** Once 'other' is cleaned up and gc has run, UUID's LODASH still verifies and restores. */
+    const expectOriginalKept = async (files = 1) => {
+      await backups.cleanupBackups('other')
+      await backups.gc()
+      await expect(backups.verify()).resolves.toMatchObject({ files, ok: files, problems: [] })
+      await write(LODASH, 'changed')
+      await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+      await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+    }
 
     beforeEach(async () => {
       fixture = await factory()
@@ -497,62 +538,36 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         // Hold the batch's last store write until gc has listed the keys: gc then sees keys
         // whose manifest entries are not written yet.
         let stored = 0
-        let listed!: () => void
-        const gcListed = new Promise<void>((resolve) => {
-          listed = resolve
-        })
-        let allStored!: () => void
-        const storedAll = new Promise<void>((resolve) => {
-          allStored = resolve
-        })
+        const gcListed = signal()
+        const storedAll = signal()
         const held: BackupStore = {
           ...inner,
           put: async (key, data) => {
             const result = await inner.put(key, data)
             if (++stored === files.length) {
-              allStored()
-              await gcListed
+              storedAll.fire()
+              await gcListed.done
             }
             return result
           },
           keys: async function* (prefix) {
             yield* inner.keys!(prefix)
-            listed()
+            gcListed.fire()
           },
         }
         const slow = open({ store: held, concurrency: 1 })
         const batch = slow.createBackups(UUID, files)
-        await storedAll
+        await storedAll.done
         await slow.gc()
         await expect(batch).resolves.toMatchObject({ failed: [] })
         await expect(slow.verify(UUID)).resolves.toMatchObject({ ok: 5, problems: [] })
       })
 
       it('keeps the bytes an overwrite left recorded when its manifest write failed, through gc and another patch cleanup', async () => {
-        await backups.createBackup(UUID, LODASH)
-        await backups.createBackup('other', LODASH)
-        await write(LODASH, 'patched')
-        const repo = fixture.manifests.repo
-        // The overwrite re-points its key at the patched bytes, then cannot write its manifest:
-        // the manifest still records the original bytes, which now only 'other' and a pin key hold.
-        const unwritable = open({
-          manifests: {
-            get: (uuid) => repo.get(uuid),
-            list: () => repo.list(),
-            delete: (uuid) => repo.delete(uuid),
-            update: async () => {
-              throw new Error('disk full')
-            },
-          },
-        })
-        await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
+        await failedOverwrite()
         // gc keeps the pin (its file is still recorded); 'other' goes with its key.
         await backups.gc()
-        await backups.cleanupBackups('other')
-        await backups.gc()
-        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
-        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
-        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expectOriginalKept()
       })
 
       it('an overwrite frees the bytes it replaced, and only those', async () => {
@@ -613,30 +628,24 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         const old = await backups.createBackup(UUID, LODASH)
         await backups.createBackup('other', LODASH)
         await write(LODASH, 'patched')
-        let moved!: () => void
-        const keyMoved = new Promise<void>((resolve) => {
-          moved = resolve
-        })
-        let gcDone!: () => void
-        const afterGc = new Promise<void>((resolve) => {
-          gcDone = resolve
-        })
+        const keyMoved = signal()
+        const gcDone = signal()
         const held: BackupStore = {
           ...inner,
           put: async (key, data) => {
             const result = await inner.put(key, data)
             if (!key.includes(':pin-') && result.integrity !== old.integrity) {
-              moved()
-              await afterGc
+              keyMoved.fire()
+              await gcDone.done
             }
             return result
           },
         }
         // Two services on one store and one repository: two processes, each with its own queues.
         const overwrite = open({ store: held }).createBackup(UUID, LODASH, { overwrite: true })
-        await keyMoved
+        await keyMoved.done
         await open().gc()
-        gcDone()
+        gcDone.fire()
         const fresh = await overwrite
         await backups.cleanupBackups('other')
         await backups.gc()
@@ -668,11 +677,7 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
           overwrite: true,
         })
         expect(batch.failed).toEqual([LODASH])
-        await backups.cleanupBackups('other')
-        await backups.gc()
-        await expect(backups.verify()).resolves.toMatchObject({ files: 2, ok: 2, problems: [] })
-        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
-        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expectOriginalKept(2)
       })
 
       it('an overwrite that cannot pin the recorded bytes fails and moves nothing', async () => {
@@ -702,11 +707,7 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
         await expect(backups.getBackupInfo(UUID, LODASH)).resolves.toEqual(old)
         const kept = await inner.openKey?.(backupKey(UUID, LODASH))
         if (kept) expect((await readStream(kept)).toString()).toBe('module.exports = "original"\n')
-        await backups.cleanupBackups('other')
-        await backups.gc()
-        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
-        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
-        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expectOriginalKept()
       })
 
       it('an overwrite refused before its store write leaves no pin behind', async (ctx) => {
@@ -727,21 +728,8 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
       it('neither repair nor gc acts on a pin it could not look at', async (ctx) => {
         const inner = fixture.store.store
         if (!inner.keys) ctx.skip()
-        await backups.createBackup(UUID, LODASH)
-        await backups.createBackup('other', LODASH)
-        await write(LODASH, 'patched')
+        await failedOverwrite()
         const repo = fixture.manifests.repo
-        const unwritable = open({
-          manifests: {
-            get: (uuid) => repo.get(uuid),
-            list: () => repo.list(),
-            delete: (uuid) => repo.delete(uuid),
-            update: async () => {
-              throw new Error('disk full')
-            },
-          },
-        })
-        await expect(unwritable.createBackup(UUID, LODASH, { overwrite: true })).rejects.toThrow()
         // The store cannot list keys for a moment (a 503): repair must not drop the entry.
         const unlisted = open({
           store: {
@@ -767,12 +755,7 @@ export function runServiceSuite(name: string, factory: Factory<ServiceFixture>):
           },
         })
         await expect(flaky.gc()).resolves.toMatchObject({ removedKeys: 0 })
-        await backups.cleanupBackups('other')
-        await backups.gc()
-        await expect(backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })
-        await write(LODASH, 'changed')
-        await expect(backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
-        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+        await expectOriginalKept()
       })
 
       it('verify reports a damaged manifest and goes on with the rest', async (ctx) => {
