@@ -55,6 +55,13 @@ export function isPatchBackupError(
   return error instanceof PatchBackupError && (code === undefined || error.code === code)
 }
 
+/** The codes that say stored bytes are corrupt or gone: the verdicts `repair` drops entries for. */
+export const BROKEN_BYTES_CODES: readonly string[] = ['BLOB_MISSING', 'INTEGRITY_MISMATCH']
+
+export function isBrokenBytesError(error: unknown): boolean {
+  return error instanceof PatchBackupError && BROKEN_BYTES_CODES.includes(error.code)
+}
+
 /** Wraps anything thrown by an adapter that is not already ours as STORE_ERROR. */
 export function asStoreError(error: unknown, action: string): PatchBackupError {
   if (error instanceof PatchBackupError) return error

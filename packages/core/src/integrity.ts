@@ -54,66 +54,57 @@ export function integrityMismatch(
   )
 }
 
-/** Passes bytes through and fails at the end unless they hash to `integrity` (and size, if given). */
-export class VerifyingStream extends Transform {
-  private readonly hash: Hash
-  private readonly expected: ParsedIntegrity
-  private bytes = 0
+/**
+ * Passes bytes through and fails as soon as more than `size` bytes (if given) go by. On its own: a
+ * restore from a store that verifies its own reads (which can only tell at the end) never writes
+ * more than the recorded size of a tampered or bomb-like blob before it stops.
+ */
+export class SizeCapStream extends Transform {
+  protected bytes = 0
 
   constructor(
-    private readonly integrity: string,
-    private readonly expectedSize?: number,
+    protected readonly integrity: string,
+    protected readonly size?: number,
   ) {
     super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.size !== undefined && this.bytes > this.size) {
+      done(integrityMismatch(this.integrity, `more than ${this.size} bytes`, this.bytes))
+      return
+    }
+    this.passing(chunk)
+    done(null, chunk)
+  }
+
+  /** Sees each chunk that passes the cap. */
+  protected passing(_chunk: Buffer): void {}
+}
+
+/** Passes bytes through and fails at the end unless they hash to `integrity` (and size, if given). */
+export class VerifyingStream extends SizeCapStream {
+  private readonly hash: Hash
+  private readonly expected: ParsedIntegrity
+
+  constructor(integrity: string, expectedSize?: number) {
+    super(integrity, expectedSize)
     this.expected = parseIntegrity(integrity)
     this.hash = createHash(this.expected.algorithm)
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length
-    if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
-      done(integrityMismatch(this.integrity, `more than ${this.expectedSize} bytes`, this.bytes))
-      return
-    }
+  protected override passing(chunk: Buffer): void {
     this.hash.update(chunk)
-    done(null, chunk)
   }
 
   override _flush(done: TransformCallback): void {
     const digest = this.hash.digest('base64')
-    if (
-      digest !== this.expected.digest ||
-      (this.expectedSize !== undefined && this.bytes !== this.expectedSize)
-    ) {
+    if (digest !== this.expected.digest || (this.size !== undefined && this.bytes !== this.size)) {
       done(integrityMismatch(this.integrity, `${this.expected.algorithm}-${digest}`, this.bytes))
       return
     }
     done()
-  }
-}
-
-/**
- * Fails as soon as more than `size` bytes go by: a restore from a store that verifies its own
- * reads (which can only tell at the end) never writes more than the recorded size of a tampered
- * or bomb-like blob before it stops.
- */
-export class SizeCapStream extends Transform {
-  private bytes = 0
-
-  constructor(
-    private readonly integrity: string,
-    private readonly size: number,
-  ) {
-    super()
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length
-    if (this.bytes > this.size) {
-      done(integrityMismatch(this.integrity, `more than ${this.size} bytes`, this.bytes))
-      return
-    }
-    done(null, chunk)
   }
 }
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'
 import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
-import { PatchBackupError } from './errors.js'
+import { BROKEN_BYTES_CODES, PatchBackupError } from './errors.js'
 import { VerifyingStream } from './integrity.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { isLivePin, pinsOf } from './pins.js'
@@ -44,9 +44,6 @@ const discard = () =>
     },
   })
 
-/** What `verify` reports as corrupt or gone (the verdicts `repair` drops entries for). */
-const BROKEN = ['BLOB_MISSING', 'INTEGRITY_MISMATCH']
-
 function describe(error: unknown): { code: string; message: string } {
   if (error instanceof PatchBackupError) return { code: error.code, message: error.message }
   return { code: 'STORE_ERROR', message: error instanceof Error ? error.message : String(error) }
@@ -69,7 +66,7 @@ export function createMaintenance({
     entry: BackupInfo,
   ): Promise<VerifyProblem | undefined> {
     const problem = await checkKey(backupKey(uuid, path), uuid, path, entry)
-    if (!problem || !BROKEN.includes(problem.code)) return problem
+    if (!problem || !BROKEN_BYTES_CODES.includes(problem.code)) return problem
     let pins: string[]
     try {
       pins = await pinsOf(store, uuid, path)
@@ -80,7 +77,7 @@ export function createMaintenance({
     for (const pin of pins) {
       const pinned = await checkKey(pin, uuid, path, entry)
       if (!pinned) return undefined
-      if (!BROKEN.includes(pinned.code)) return pinned
+      if (!BROKEN_BYTES_CODES.includes(pinned.code)) return pinned
     }
     return problem
   }
@@ -153,7 +150,7 @@ export function createMaintenance({
       const dropped: VerifyProblem[] = []
       const byPatch = new Map<string, VerifyProblem[]>()
       for (const problem of report.problems) {
-        if (problem.path === undefined || !BROKEN.includes(problem.code)) continue
+        if (problem.path === undefined || !BROKEN_BYTES_CODES.includes(problem.code)) continue
         byPatch.set(problem.uuid, [...(byPatch.get(problem.uuid) ?? []), problem])
       }
       for (const [id, problems] of byPatch) {

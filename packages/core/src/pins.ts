@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { backupKey, pinKey, pinPrefix } from './backup-key.js'
-import { isPatchBackupError } from './errors.js'
+import { isBrokenBytesError } from './errors.js'
 import type { BackupInfo, BackupStore, PatchManifest } from './types.js'
 
 /*
@@ -15,9 +15,6 @@ import type { BackupInfo, BackupStore, PatchManifest } from './types.js'
  * is cleaned up or pruned frees. Pins are made only once the source is open and the quota allows
  * the write, so an overwrite refused before that leaves none.
  */
-
-const corruptOrGone = (error: unknown) =>
-  isPatchBackupError(error, 'INTEGRITY_MISMATCH') || isPatchBackupError(error, 'BLOB_MISSING')
 
 /**
  * Pins the recorded bytes of `entry`; resolves the pin key, or `undefined` when there is nothing
@@ -38,7 +35,7 @@ export async function pinRecorded(
     return pin
   } catch (error) {
     bytes?.destroy()
-    if (corruptOrGone(error)) return undefined
+    if (isBrokenBytesError(error)) return undefined
     throw error
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
 import { backupKey, snapshotKey } from './backup-key.js'
-import { asStoreError, isPatchBackupError, PatchBackupError } from './errors.js'
+import { asStoreError, isBrokenBytesError, PatchBackupError } from './errors.js'
 import { type ProjectFile, resolveProjectFile } from './file-path.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
 import { SizeCapStream, VerifyingStream } from './integrity.js'
@@ -137,9 +137,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     // Hashing bytes the store has just verified again cost a fifth of a large restore's time;
     // counting them is free, and stops a blob that runs past its size before it fills the disk.
     const verify = store.verifiesReads
-      ? typeof blob.size === 'number'
-        ? [new SizeCapStream(blob.integrity, blob.size)]
-        : []
+      ? [new SizeCapStream(blob.integrity, blob.size)]
       : [new VerifyingStream(blob.integrity, blob.size)]
     try {
       await ensureParentInside(root, await deps.realRoot(), file.absolute)
@@ -164,11 +162,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     try {
       await writeFromStore(backupKey(uuid, file.key), file, entry, temp)
     } catch (error) {
-      if (
-        !isPatchBackupError(error, 'INTEGRITY_MISMATCH') &&
-        !isPatchBackupError(error, 'BLOB_MISSING')
-      )
-        throw error
+      if (!isBrokenBytesError(error)) throw error
       for (const pin of await pinsOf(store, uuid, file.key).catch(() => [])) {
         try {
           await writeFromStore(pin, file, entry, temp)
