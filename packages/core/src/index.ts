@@ -1,33 +1,3 @@
-export { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix, snapshotKey } from './backup-key.js'
-export {
-  type CompressionAlgorithm,
-  type CompressionOptions,
-  isCompressionSupported,
-  withCompression,
-} from './compression.js'
-export {
-  ENCRYPTION_KEY_BYTES,
-  type EncryptionOptions,
-  keyId,
-  withEncryption,
-} from './encryption.js'
-export {
-  asStoreError,
-  isPatchBackupError,
-  PatchBackupError,
-  type PatchBackupErrorCode,
-  type PatchBackupErrorOptions,
-} from './errors.js'
-export { isInside, normalizeFileKey, type ProjectFile, resolveProjectFile } from './file-path.js'
-export { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
-export {
-  HashingStream,
-  integrityMismatch,
-  integrityToHex,
-  parseIntegrity,
-  sha256Integrity,
-  VerifyingStream,
-} from './integrity.js'
 export {
   createSalt,
   DEFAULT_SCRYPT,
@@ -42,15 +12,7 @@ export {
   readSaltFile,
   type SaltFile,
   type ScryptParams,
-} from './key-source.js'
-export { KeyedQueue } from './keyed-queue.js'
-export type { Reservation, StorageLimits } from './limits.js'
-export type { Maintenance } from './maintenance.js'
-export {
-  createMemoryManifestRepository,
-  type MemoryManifestRepository,
-} from './memory-manifests.js'
-export { createMemoryStore, type MemoryStore } from './memory-store.js'
+} from './config/key-source.js'
 export {
   DEFAULT_SALT_FILE,
   type EncryptionConfig,
@@ -60,41 +22,84 @@ export {
   type PolicyConfig,
   parsePolicyConfig,
   type RetentionConfig,
-} from './policy-config.js'
-export { createMemoryPolicyState, type PolicyState } from './policy-state.js'
-export { formatBytes, parseByteSize, parseDuration } from './policy-units.js'
-export type {
-  PrunedPatch,
-  PruneIssue,
-  PruneOptions,
-  PruneReason,
-  PruneResult,
-} from './prune.js'
-export type { LastRestore, RestoreJournal, Snapshot } from './restore-journal.js'
-export type {
-  FileStatus,
-  RecoverResult,
-  RestoreAllOptions,
-  RestoreOptions,
-} from './restore-transaction.js'
-export {
-  DEFAULT_RETENTION_INTERVAL_MS,
-  RETENTION_STAMP,
-  type RetentionPolicy,
-} from './retention.js'
-export {
-  createPatchBackups,
-  DEFAULT_CONCURRENCY,
-  type PatchBackups,
-  type PatchBackupsOptions,
-} from './service.js'
+} from './config/policy-file.js'
 export {
   type StoragePolicies,
   type StoragePoliciesFromConfigOptions,
   type StoragePolicyOptions,
   storagePoliciesFromConfig,
   withStoragePolicies,
-} from './storage-policies.js'
-export type { LayeredStore } from './store-layer.js'
+} from './config/storage-policies.js'
+export {
+  asStoreError,
+  isPatchBackupError,
+  PatchBackupError,
+  type PatchBackupErrorCode,
+  type PatchBackupErrorOptions,
+} from './errors.js'
+export { isInside, normalizeFileKey, type ProjectFile, resolveProjectFile } from './file-path.js'
+export {
+  HashingStream,
+  integrityMismatch,
+  integrityToHex,
+  parseIntegrity,
+  sha256Integrity,
+  VerifyingStream,
+} from './integrity.js'
+export { KeyedQueue } from './keyed-queue.js'
+export {
+  type CompressionAlgorithm,
+  type CompressionOptions,
+  isCompressionSupported,
+  withCompression,
+} from './layers/compression.js'
+export {
+  ENCRYPTION_KEY_BYTES,
+  type EncryptionOptions,
+  keyId,
+  withEncryption,
+} from './layers/encryption.js'
+export type { LayeredStore } from './layers/layer.js'
+export type { Maintenance } from './maintenance/maintenance.js'
+export {
+  createMemoryManifestRepository,
+  type MemoryManifestRepository,
+} from './memory/manifests.js'
+export { createMemoryStore, type MemoryStore } from './memory/store.js'
+export type { Reservation, StorageLimits } from './policies/limits.js'
+export type {
+  PrunedPatch,
+  PruneIssue,
+  PruneOptions,
+  PruneReason,
+  PruneResult,
+} from './policies/prune.js'
+export {
+  DEFAULT_RETENTION_INTERVAL_MS,
+  RETENTION_STAMP,
+  type RetentionPolicy,
+} from './policies/retention.js'
+export { createMemoryPolicyState, type PolicyState } from './policies/state.js'
+export { formatBytes, parseByteSize, parseDuration } from './policies/units.js'
+export {
+  type CurrentFile,
+  classify,
+  type FileState,
+  hashCurrentFile,
+} from './restore/file-state.js'
+export type { LastRestore, RestoreJournal, Snapshot } from './restore/journal.js'
+export type {
+  FileStatus,
+  RecoverResult,
+  RestoreAllOptions,
+  RestoreOptions,
+} from './restore/transaction.js'
+export {
+  createPatchBackups,
+  DEFAULT_CONCURRENCY,
+  type PatchBackups,
+  type PatchBackupsOptions,
+} from './service/service.js'
+export { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix, snapshotKey } from './store-keys/layout.js'
 export type * from './types.js'
 export { isValidUuid, type PatchUuid, parseUuid } from './uuid.js'

@@ -13,7 +13,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sha256Integrity, VerifyingStream } from '../src/index.js'
-import { ensureParentInside, writeAtomically } from '../src/safe-target.js'
+import { ensureParentInside, writeAtomically } from '../src/restore/safe-target.js'
 
 describe('safe targets', () => {
   let root: string

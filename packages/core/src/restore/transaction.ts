@@ -5,12 +5,19 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
-import { backupKey, snapshotKey } from './backup-key.js'
-import { asStoreError, isBrokenBytesError, PatchBackupError } from './errors.js'
-import { type ProjectFile, resolveProjectFile } from './file-path.js'
+import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
+import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import { SizeCapStream, VerifyingStream } from '../integrity.js'
+import { backupKey, snapshotKey } from '../store-keys/layout.js'
+import { pinsOf } from '../store-keys/pins.js'
+import type {
+  BackupInfo,
+  BackupStore,
+  FileError,
+  ManifestRepository,
+  PatchManifest,
+} from '../types.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
-import { SizeCapStream, VerifyingStream } from './integrity.js'
-import { pinsOf } from './pins.js'
 import {
   isAbandoned,
   type JournalFile,
@@ -20,15 +27,8 @@ import {
   type Snapshot,
   snapshotStoreKey,
   withoutJournal,
-} from './restore-journal.js'
+} from './journal.js'
 import { ensureParentInside, writeAtomically, writeNewFile } from './safe-target.js'
-import type {
-  BackupInfo,
-  BackupStore,
-  FileError,
-  ManifestRepository,
-  PatchManifest,
-} from './types.js'
 
 export interface RestoreOptions {
   /** Restore a `drifted` file anyway; its current bytes are kept as a snapshot first. */

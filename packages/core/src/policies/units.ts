@@ -1,4 +1,4 @@
-import { PatchBackupError } from './errors.js'
+import { PatchBackupError } from '../errors.js'
 
 const DURATION_UNITS: Record<string, number> = {
   ms: 1,

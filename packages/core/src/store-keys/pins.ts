@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { backupKey, pinKey, pinPrefix } from './backup-key.js'
-import { isBrokenBytesError } from './errors.js'
-import type { BackupInfo, BackupStore, PatchManifest } from './types.js'
+import { isBrokenBytesError } from '../errors.js'
+import type { BackupInfo, BackupStore, PatchManifest } from '../types.js'
+import { backupKey, pinKey, pinPrefix } from './layout.js'
 
 /*
  * Pin keys. An `overwrite` re-points a file's backup key at new bytes before its manifest moves on,

@@ -1,6 +1,6 @@
-import { PatchBackupError } from './errors.js'
-import { createMemoryPolicyState, type PolicyState } from './policy-state.js'
+import { PatchBackupError } from '../errors.js'
 import { checkPruneOptions, type PruneOptions, type PruneResult, type PruneScope } from './prune.js'
+import { createMemoryPolicyState, type PolicyState } from './state.js'
 
 /** The stamp automatic retention keeps in its `PolicyState`. */
 export const RETENTION_STAMP = 'retention'

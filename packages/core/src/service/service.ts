@@ -2,15 +2,15 @@ import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
 import pMap from 'p-map'
-import { backupKey } from './backup-key.js'
-import { asStoreError, PatchBackupError } from './errors.js'
-import { type ProjectFile, resolveProjectFile } from './file-path.js'
-import { KeyedQueue } from './keyed-queue.js'
-import type { StorageLimits } from './limits.js'
-import { createMaintenance, type Maintenance } from './maintenance.js'
-import { pinRecorded, unpin } from './pins.js'
-import type { PruneOptions, PruneResult } from './prune.js'
-import { journalOf, type Snapshot, storeKeysOf } from './restore-journal.js'
+import { asStoreError, PatchBackupError } from '../errors.js'
+import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import { KeyedQueue } from '../keyed-queue.js'
+import { createMaintenance, type Maintenance } from '../maintenance/maintenance.js'
+import type { StorageLimits } from '../policies/limits.js'
+import type { PruneOptions, PruneResult } from '../policies/prune.js'
+import type { RetentionPolicy } from '../policies/retention.js'
+import { journalOf, type Snapshot, storeKeysOf } from '../restore/journal.js'
+import { assertSourceInside } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
   type FileStatus,
@@ -18,10 +18,9 @@ import {
   type RestoreAllOptions,
   type RestoreOptions,
   toFileError,
-} from './restore-transaction.js'
-import type { RetentionPolicy } from './retention.js'
-import { assertSourceInside } from './safe-target.js'
-import { createServicePolicies } from './service-policies.js'
+} from '../restore/transaction.js'
+import { backupKey } from '../store-keys/layout.js'
+import { pinRecorded, unpin } from '../store-keys/pins.js'
 import type {
   BackupInfo,
   BackupStore,
@@ -33,8 +32,9 @@ import type {
   RecordPatchedResult,
   RestoreAllResult,
   UndoResult,
-} from './types.js'
-import { type PatchUuid, parseUuid } from './uuid.js'
+} from '../types.js'
+import { type PatchUuid, parseUuid } from '../uuid.js'
+import { createServicePolicies } from './policies.js'
 
 export interface PatchBackupsOptions {
   store: BackupStore
@@ -44,7 +44,7 @@ export interface PatchBackupsOptions {
   now?: () => Date
   /** Files read or written at once by batch calls. Default 8. */
   concurrency?: number
-  /** Size caps checked before a file is stored; `QUOTA_EXCEEDED` when crossed (see limits.ts). */
+  /** Size caps checked before a file is stored; `QUOTA_EXCEEDED` when crossed (see policies/limits.ts). */
   limits?: StorageLimits
   /** Automatic retention: this prune policy runs after backups, at most once per `intervalMs`. */
   retention?: RetentionPolicy

@@ -1,4 +1,4 @@
-import type { PatchManifest, StillNeeded } from './types.js'
+import type { PatchManifest, StillNeeded } from '../types.js'
 
 /** Each hash of an SRI string, without options: `sha256-a sha512-b?x` -> `sha256-a`, `sha512-b`. */
 function hashes(integrity: string): string[] {

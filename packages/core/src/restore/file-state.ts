@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { PatchBackupError } from './errors.js'
-import type { BackupInfo } from './types.js'
+import { PatchBackupError } from '../errors.js'
+import type { BackupInfo } from '../types.js'
 
 /**
  * Where a backed-up file stands now:

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
+import { PatchBackupError } from '../errors.js'
+import type { BackupStore } from '../types.js'
 import { withCompression } from './compression.js'
-import { PatchBackupError } from './errors.js'
 import {
   assertWrappable,
   ByteQueue,
@@ -11,8 +12,7 @@ import {
   type LayeredStore,
   layerOf,
   readHead,
-} from './store-layer.js'
-import type { BackupStore } from './types.js'
+} from './layer.js'
 
 export interface EncryptionOptions {
   /** 32 bytes: `keyFromEnv()`, `keyFromFile(path)`, `keyFromPassphrase(…)` or `generateKey()`. */

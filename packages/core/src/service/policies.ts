@@ -1,9 +1,9 @@
-import type { KeyedQueue } from './keyed-queue.js'
-import { createQuota, type Quota, type StorageLimits } from './limits.js'
-import { createPruner, type PruneOptions, type PruneResult } from './prune.js'
-import { createAutoRetention, type RetentionPolicy } from './retention.js'
+import type { KeyedQueue } from '../keyed-queue.js'
+import { createQuota, type Quota, type StorageLimits } from '../policies/limits.js'
+import { createPruner, type PruneOptions, type PruneResult } from '../policies/prune.js'
+import { createAutoRetention, type RetentionPolicy } from '../policies/retention.js'
+import type { BackupStore, ManifestRepository } from '../types.js'
 import type { PatchBackups } from './service.js'
-import type { BackupStore, ManifestRepository } from './types.js'
 
 export interface ServicePoliciesDeps {
   store: BackupStore

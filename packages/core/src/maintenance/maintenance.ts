@@ -1,13 +1,12 @@
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'
-import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from './backup-key.js'
-import { BROKEN_BYTES_CODES, PatchBackupError } from './errors.js'
-import { VerifyingStream } from './integrity.js'
-import { KeyedQueue } from './keyed-queue.js'
-import { isLivePin, pinsOf } from './pins.js'
-import { recordedContent } from './recorded-content.js'
-import { storeKeysOf } from './restore-journal.js'
+import { BROKEN_BYTES_CODES, PatchBackupError } from '../errors.js'
+import { VerifyingStream } from '../integrity.js'
+import { KeyedQueue } from '../keyed-queue.js'
+import { storeKeysOf } from '../restore/journal.js'
+import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from '../store-keys/layout.js'
+import { isLivePin, pinsOf } from '../store-keys/pins.js'
 import type {
   BackupInfo,
   BackupStore,
@@ -17,8 +16,9 @@ import type {
   RepairReport,
   VerifyProblem,
   VerifyReport,
-} from './types.js'
-import { parseUuid } from './uuid.js'
+} from '../types.js'
+import { parseUuid } from '../uuid.js'
+import { recordedContent } from './recorded-content.js'
 
 export interface Maintenance {
   /** Re-hashes every stored blob of one patch (or all) and reports what is corrupt or missing. */

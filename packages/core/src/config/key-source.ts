@@ -1,8 +1,8 @@
 import { randomBytes, scrypt } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { ENCRYPTION_KEY_BYTES } from './encryption.js'
-import { PatchBackupError } from './errors.js'
+import { PatchBackupError } from '../errors.js'
+import { ENCRYPTION_KEY_BYTES } from '../layers/encryption.js'
 
 /** The environment variable `keyFromEnv()` reads: the key as base64 of 32 bytes. */
 export const KEY_ENV = 'PATCH_BACKUP_KEY'

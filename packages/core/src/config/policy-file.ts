@@ -1,10 +1,10 @@
 import os from 'node:os'
 import path from 'node:path'
-import type { CompressionAlgorithm } from './compression.js'
-import { PatchBackupError } from './errors.js'
+import { PatchBackupError } from '../errors.js'
+import type { CompressionAlgorithm } from '../layers/compression.js'
+import type { StorageLimits } from '../policies/limits.js'
+import { parseByteSize, parseDuration } from '../policies/units.js'
 import { KEY_ENV, type KeySource } from './key-source.js'
-import type { StorageLimits } from './limits.js'
-import { parseByteSize, parseDuration } from './policy-units.js'
 
 /** The policy file in a backup root: `<root>/patch-backup.config.json`. */
 export const POLICY_CONFIG_FILE = 'patch-backup.config.json'

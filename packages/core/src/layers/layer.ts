@@ -1,7 +1,7 @@
 import { pipeline, Readable } from 'node:stream'
-import { PatchBackupError } from './errors.js'
-import { HashingStream, parseIntegrity, VerifyingStream } from './integrity.js'
-import type { BackupStore, PutResult } from './types.js'
+import { PatchBackupError } from '../errors.js'
+import { HashingStream, parseIntegrity, VerifyingStream } from '../integrity.js'
+import type { BackupStore, PutResult } from '../types.js'
 
 /** Marks a store built by `withCompression` / `withEncryption`, so layers can see each other. */
 export const STORE_LAYER: unique symbol = Symbol.for('@patch-backup/core.store-layer')

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises'
 import pMap from 'p-map'
-import { PatchBackupError } from './errors.js'
-import { formatBytes } from './policy-units.js'
+import { PatchBackupError } from '../errors.js'
+import type { ManifestRepository } from '../types.js'
 import type { PruneResult } from './prune.js'
-import { bytesOf, type ContentRef, ContentTally, contentsOf } from './storage-usage.js'
-import type { ManifestRepository } from './types.js'
+import { formatBytes } from './units.js'
+import { bytesOf, type ContentRef, ContentTally, contentsOf } from './usage.js'
 
 export interface StorageLimits {
   /** Most original bytes one patch may hold (each distinct content once). */

@@ -1,4 +1,4 @@
-import type { PatchManifest } from './types.js'
+import type { PatchManifest } from '../types.js'
 
 /** One distinct content a patch references: its original size and what the store keeps for it. */
 export interface ContentRef {

@@ -1,11 +1,11 @@
-import { type CompressionOptions, withCompression } from './compression.js'
-import { type EncryptionOptions, withEncryption } from './encryption.js'
+import { type CompressionOptions, withCompression } from '../layers/compression.js'
+import { type EncryptionOptions, withEncryption } from '../layers/encryption.js'
+import type { StorageLimits } from '../policies/limits.js'
+import type { RetentionPolicy } from '../policies/retention.js'
+import type { PolicyState } from '../policies/state.js'
+import type { BackupStore } from '../types.js'
 import { loadKey } from './key-source.js'
-import type { StorageLimits } from './limits.js'
-import type { PolicyConfig } from './policy-config.js'
-import type { PolicyState } from './policy-state.js'
-import type { RetentionPolicy } from './retention.js'
-import type { BackupStore } from './types.js'
+import type { PolicyConfig } from './policy-file.js'
 
 export interface StoragePolicyOptions {
   /** Compress before storing; `false` or absent stores bytes as they are (still reading compressed ones). */

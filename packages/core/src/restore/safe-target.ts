@@ -3,8 +3,8 @@ import { chmod, lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/p
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { PatchBackupError } from './errors.js'
-import { isInside } from './file-path.js'
+import { PatchBackupError } from '../errors.js'
+import { isInside } from '../file-path.js'
 
 function outside(target: string, through: string, root: string): PatchBackupError {
   return new PatchBackupError(

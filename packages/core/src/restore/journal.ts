@@ -1,5 +1,5 @@
-import { backupKey, snapshotKey } from './backup-key.js'
-import type { PatchManifest } from './types.js'
+import { backupKey, snapshotKey } from '../store-keys/layout.js'
+import type { PatchManifest } from '../types.js'
 
 /** What a file held before a restore replaced it; `null` when there was no file. */
 export interface Snapshot {

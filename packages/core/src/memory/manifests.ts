@@ -1,7 +1,7 @@
-import { PatchBackupError } from './errors.js'
-import { KeyedQueue } from './keyed-queue.js'
-import type { ManifestRepository, PatchManifest } from './types.js'
-import { parseUuid } from './uuid.js'
+import { PatchBackupError } from '../errors.js'
+import { KeyedQueue } from '../keyed-queue.js'
+import type { ManifestRepository, PatchManifest } from '../types.js'
+import { parseUuid } from '../uuid.js'
 
 export interface MemoryManifestRepository extends ManifestRepository {
   /** Test hook: damages the stored manifest of `uuid` as a torn write would. */

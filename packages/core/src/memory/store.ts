@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
-import { integrityMismatch, sha256Integrity } from './integrity.js'
-import { readAll } from './stream-bytes.js'
-import type { BackupStore, PutResult } from './types.js'
+import { integrityMismatch, sha256Integrity } from '../integrity.js'
+import type { BackupStore, PutResult } from '../types.js'
+import { readAll } from './read-all.js'
 
 export interface MemoryStore extends BackupStore {
   /** Test hook: replaces the stored bytes of `integrity` (e.g. to simulate corruption). */

@@ -1,9 +1,9 @@
 import pMap from 'p-map'
-import { backupKey } from './backup-key.js'
-import { PatchBackupError } from './errors.js'
-import { recordedContent } from './recorded-content.js'
-import { bytesOf, type ContentRef, ContentTally, contentsOf } from './storage-usage.js'
-import type { BackupStore, ManifestRepository, PatchManifest, StillNeeded } from './types.js'
+import { PatchBackupError } from '../errors.js'
+import { recordedContent } from '../maintenance/recorded-content.js'
+import { backupKey } from '../store-keys/layout.js'
+import type { BackupStore, ManifestRepository, PatchManifest, StillNeeded } from '../types.js'
+import { bytesOf, type ContentRef, ContentTally, contentsOf } from './usage.js'
 
 export interface PruneOptions {
   /** Remove patches whose `patchedAt` is more than this many milliseconds before now. */

@@ -1,7 +1,8 @@
 import { pipeline, Readable, type Transform } from 'node:stream'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import { PatchBackupError } from './errors.js'
+import { PatchBackupError } from '../errors.js'
+import type { BackupStore } from '../types.js'
 import {
   assertWrappable,
   chain,
@@ -10,8 +11,7 @@ import {
   type Encoder,
   type LayeredStore,
   readHead,
-} from './store-layer.js'
-import type { BackupStore } from './types.js'
+} from './layer.js'
 
 export type CompressionAlgorithm = 'gzip' | 'brotli' | 'zstd' | 'none'
 
