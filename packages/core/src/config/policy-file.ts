@@ -1,3 +1,6 @@
+// Config: the policy file, key loading (env, key file, scrypt passphrase), what they turn into.
+// The only code in core that reads the environment or key files; it opens no store or manifest.
+
 import os from 'node:os'
 import path from 'node:path'
 import { PatchBackupError } from '../errors.js'

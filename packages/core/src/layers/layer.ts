@@ -1,3 +1,6 @@
+// Store layers: what compression and encryption share to stack on a store and see each other.
+// Layers see store keys and bytes only: they never see paths, manifests or the environment.
+
 import { pipeline, Readable } from 'node:stream'
 import { PatchBackupError } from '../errors.js'
 import { HashingStream, parseIntegrity, VerifyingStream } from '../integrity.js'

@@ -1,3 +1,6 @@
+// Maintenance: verify, repair and gc over every patch's keys, and which stored bytes are recorded.
+// It never reads or writes project files; gc frees only keys and bytes no manifest references.
+
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pMap from 'p-map'

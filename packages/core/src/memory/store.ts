@@ -1,3 +1,6 @@
+// The in-memory adapters: a store and a manifest repository that keep everything in this process.
+// They never touch the file system or the environment, so tests and examples stay hermetic.
+
 import { Readable } from 'node:stream'
 import { integrityMismatch, sha256Integrity } from '../integrity.js'
 import type { BackupStore, PutResult } from '../types.js'

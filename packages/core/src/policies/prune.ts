@@ -1,3 +1,6 @@
+// Storage policies: prune, retention, size limits, and the usage, units and state they rely on.
+// Policies remove whole patches only, never single entries, and never write the project's files.
+
 import pMap from 'p-map'
 import { PatchBackupError } from '../errors.js'
 import { recordedContent } from '../maintenance/recorded-content.js'

@@ -1,3 +1,6 @@
+// Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
+// Restore never writes outside the project root and never frees stored bytes (it adds snapshots).
+
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'

@@ -1,3 +1,6 @@
+// The service: the public API, uuids and paths checked at the edge, one queue turn per patch.
+// It must not parse config or read the environment, nor name a store key itself (store-keys/ does).
+
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'

@@ -1,3 +1,6 @@
+// Store keys: the name of every key the service puts in a store; pins that keep bytes alive.
+// It decides nothing about freeing: it removes no key but the pins it made itself.
+
 import { createHash } from 'node:crypto'
 
 export const BACKUP_KEY_PREFIX = 'socket:patch:backup:'
