@@ -1,0 +1,108 @@
+import { isPatchBackupError, sha256Integrity } from '@patch-backup/core'
+import { describe, expect, it } from 'vitest'
+import { caught, LODASH, type ServiceTest, UUID } from './context.js'
+
+/** Backing up: one file, a batch, what is kept and what is refused. */
+export function backupTests(t: ServiceTest): void {
+  const { at, write, read } = t
+  describe('createBackup', () => {
+    it('records the file in the seed format and returns its BackupInfo', async () => {
+      const info = await t.backups.createBackup(UUID, LODASH)
+      expect(info).toMatchObject({
+        integrity: sha256Integrity('module.exports = "original"\n'),
+        size: 28,
+        backedUpAt: '2025-01-14T12:00:00.000Z',
+        originalPath: LODASH,
+      })
+      const manifest = await t.backups.getPatchMetadata(UUID)
+      expect(manifest).toMatchObject({ uuid: UUID, patchedAt: '2025-01-14T12:00:00.000Z' })
+      expect(manifest?.files[LODASH]).toEqual(info)
+    })
+
+    it('throws SOURCE_UNREADABLE with the cause for a missing file, and writes nothing', async () => {
+      const error = await caught(t.backups.createBackup(UUID, 'node_modules/nope.js'))
+      expect(isPatchBackupError(error, 'SOURCE_UNREADABLE')).toBe(true)
+      expect((error as Error).cause).toMatchObject({ code: 'ENOENT' })
+      await expect(t.backups.listAllPatches()).resolves.toEqual([])
+    })
+
+    it('throws SOURCE_UNREADABLE for a directory', async () => {
+      const error = await caught(t.backups.createBackup(UUID, 'node_modules/lodash/../lodash/x/..'))
+      expect(isPatchBackupError(error, 'SOURCE_UNREADABLE')).toBe(true)
+    })
+
+    it('keeps the first (pre-patch) bytes on a second backup', async () => {
+      const first = await t.backups.createBackup(UUID, LODASH)
+      await write(LODASH, 'patched\n')
+      t.clock = new Date('2025-02-01T00:00:00.000Z')
+      await expect(t.backups.createBackup(UUID, LODASH)).resolves.toEqual(first)
+      await t.backups.restoreBackup(UUID, LODASH)
+      await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+    })
+
+    it('replaces the backup with { overwrite: true }', async () => {
+      await t.backups.createBackup(UUID, LODASH)
+      await write(LODASH, 'second\n')
+      const second = await t.backups.createBackup(UUID, LODASH, { overwrite: true })
+      expect(second.integrity).toBe(sha256Integrity('second\n'))
+      await write(LODASH, 'third\n')
+      await t.backups.restoreBackup(UUID, LODASH)
+      await expect(read(LODASH)).resolves.toBe('second\n')
+    })
+
+    it('normalizes the path it records', async () => {
+      await write('b.js', 'b')
+      await t.backups.createBackup(UUID, './a/../b.js')
+      await t.backups.createBackup(UUID, 'node_modules\\lodash\\package.json')
+      await expect(t.backups.listBackups(UUID)).resolves.toEqual([
+        'b.js',
+        'node_modules/lodash/package.json',
+      ])
+      await expect(t.backups.hasBackup(UUID, 'b.js')).resolves.toBe(true)
+    })
+
+    it('accepts an absolute path inside the project', async () => {
+      await t.backups.createBackup(UUID, at(LODASH))
+      await expect(t.backups.hasBackup(UUID, at(LODASH))).resolves.toBe(true)
+    })
+
+    it('records all 100 files of 100 concurrent calls', async () => {
+      const files = Array.from({ length: 100 }, (_, i) => `node_modules/pkg/f${i}.js`)
+      await Promise.all(files.map((f, i) => write(f, `file ${i}`)))
+      await Promise.all(files.map((f) => t.backups.createBackup(UUID, f)))
+      await expect(t.backups.listBackups(UUID)).resolves.toEqual([...files].sort())
+    })
+
+    it('backs up an empty file', async () => {
+      await write('empty.txt', '')
+      await expect(t.backups.createBackup(UUID, 'empty.txt')).resolves.toMatchObject({ size: 0 })
+      await write('empty.txt', 'not empty')
+      await t.backups.restoreBackup(UUID, 'empty.txt')
+      await expect(read('empty.txt')).resolves.toBe('')
+    })
+  })
+
+  describe('createBackups', () => {
+    it('backs up a batch in one call and reports each failure', async () => {
+      const result = await t.backups.createBackups(UUID, [
+        LODASH,
+        'missing.js',
+        'node_modules/lodash/package.json',
+      ])
+      expect(result.backedUp).toEqual([LODASH, 'node_modules/lodash/package.json'])
+      expect(result.failed).toEqual(['missing.js'])
+      expect(result.errors[0]).toMatchObject({ path: 'missing.js', code: 'SOURCE_UNREADABLE' })
+      await expect(t.backups.listBackups(UUID)).resolves.toEqual([
+        LODASH,
+        'node_modules/lodash/package.json',
+      ])
+    })
+
+    it('keeps entries that were already backed up', async () => {
+      const first = await t.backups.createBackup(UUID, LODASH)
+      await write(LODASH, 'patched')
+      const result = await t.backups.createBackups(UUID, [LODASH])
+      expect(result.files[LODASH]).toEqual(first)
+    })
+  })
+}
