@@ -2,12 +2,25 @@ import { randomBytes } from 'node:crypto'
 import { link, readdir, readFile, rm, stat, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { isPatchBackupError } from '@patch-backup/core'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, type TestContext } from 'vitest'
 import { caught, LODASH, type ServiceTest, UUID } from './context.js'
 
 /** Restoring one file or a whole patch: bytes, modes, links, what fails and why. */
 export function restoreTests(t: ServiceTest): void {
   const { at, write, read } = t
+  /**
+   * Backs up LODASH, writes `patched` over it and damages the stored bytes with the fixture's
+   * `damage` hook (skipping the test without one): what restoring LODASH then throws.
+   */
+  const restoreDamaged = async (ctx: TestContext, damage: 'corrupt' | 'lose', patched: string) => {
+    const hook = t.fixture.store[damage]
+    if (!hook) ctx.skip()
+    const info = await t.backups.createBackup(UUID, LODASH)
+    await write(LODASH, patched)
+    await hook!(info.integrity)
+    return caught(t.backups.restoreBackup(UUID, LODASH))
+  }
+
   describe('restoreBackup', () => {
     it('puts the original bytes back and returns true', async () => {
       await t.backups.createBackup(UUID, LODASH)
@@ -23,28 +36,15 @@ export function restoreTests(t: ServiceTest): void {
     })
 
     it('throws INTEGRITY_MISMATCH on rotten bytes and leaves the target untouched', async (ctx) => {
-      if (!t.fixture.store.corrupt) ctx.skip()
-      const info = await t.backups.createBackup(UUID, LODASH)
-      await write(LODASH, 'patched content')
-      await t.fixture.store.corrupt!(info.integrity)
-      expect(
-        isPatchBackupError(
-          await caught(t.backups.restoreBackup(UUID, LODASH)),
-          'INTEGRITY_MISMATCH',
-        ),
-      ).toBe(true)
+      const error = await restoreDamaged(ctx, 'corrupt', 'patched content')
+      expect(isPatchBackupError(error, 'INTEGRITY_MISMATCH')).toBe(true)
       await expect(read(LODASH)).resolves.toBe('patched content')
       expect((await readdir(path.dirname(at(LODASH)))).sort()).toEqual(['index.js', 'package.json'])
     })
 
     it('throws BLOB_MISSING when the stored bytes are gone', async (ctx) => {
-      if (!t.fixture.store.lose) ctx.skip()
-      const info = await t.backups.createBackup(UUID, LODASH)
-      await write(LODASH, 'patched')
-      await t.fixture.store.lose!(info.integrity)
-      expect(
-        isPatchBackupError(await caught(t.backups.restoreBackup(UUID, LODASH)), 'BLOB_MISSING'),
-      ).toBe(true)
+      const error = await restoreDamaged(ctx, 'lose', 'patched')
+      expect(isPatchBackupError(error, 'BLOB_MISSING')).toBe(true)
       await expect(read(LODASH)).resolves.toBe('patched')
     })
 
