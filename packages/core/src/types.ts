@@ -89,6 +89,22 @@ export interface ManifestRepository {
   update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined>
   delete(uuid: string): Promise<boolean>
   list(): Promise<string[]>
+  /**
+   * Runs `task` holding the cross-process lock of `uuid`: no other update or locked task of that
+   * patch, in this process or another, runs meanwhile. The service puts a patch's store keys and
+   * removes them only inside it, so what it checks there stays true until it has recorded the
+   * result (see docs/reliability.md). `task` must not call `update` or `withLock` on the same uuid.
+   * A repository that cannot lock across processes leaves it out; the service then uses `update`.
+   */
+  withLock?<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
+}
+
+/** The manifest of one patch, held under its lock (see `ManifestRepository.withLock`). */
+export interface ManifestTransaction {
+  /** The manifest as it is now: read when the lock was taken, then as the task wrote it. */
+  readonly current: PatchManifest | undefined
+  /** Writes `fn(current)` (`undefined` deletes the manifest) and resolves what was written. */
+  update(fn: ManifestUpdater): Promise<PatchManifest | undefined>
 }
 
 export interface FileError {

@@ -146,14 +146,15 @@ describe('prune', () => {
   it('leaves a patch that changed after it was judged', async () => {
     await patch('old', { f: 100 })
     p.clock.advance(2 * DAY)
-    // The first update prune makes is to 'old': a backup adds a file just before it.
+    // The first lock prune takes is of 'old': a backup adds a file just before it.
     let raced = false
     const manifests: ManifestRepository = {
       ...p.manifests,
       get: (uuid) => p.manifests.get(uuid),
       list: () => p.manifests.list(),
       delete: (uuid) => p.manifests.delete(uuid),
-      async update(uuid, fn) {
+      update: (uuid, fn) => p.manifests.update(uuid, fn),
+      async withLock(uuid, task) {
         if (!raced && uuid === 'old') {
           raced = true
           await p.manifests.update(
@@ -168,7 +169,7 @@ describe('prune', () => {
               },
           )
         }
-        return p.manifests.update(uuid, fn)
+        return p.manifests.withLock(uuid, task)
       },
     }
     const result = await p.open({ manifests }).prune({ olderThan: DAY })

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import {
   KeyedQueue,
   type ManifestRepository,
+  type ManifestTransaction,
   type ManifestUpdater,
   PatchBackupError,
   type PatchManifest,
@@ -38,6 +39,7 @@ export interface JsonManifestRepositoryOptions {
 }
 
 export interface JsonManifestRepository extends ManifestRepository {
+  withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
   /** The absolute manifests directory. */
   readonly dir: string
   /** Where the manifest of `uuid` lives (whether or not it exists). */
@@ -128,7 +130,7 @@ export function createJsonManifestRepository(
     }
   }
 
-  return {
+  const repository: JsonManifestRepository = {
     dir,
     manifestPath: (uuid) => manifestPath(parseUuid(uuid)),
     lockPath: (uuid) => lockPath(parseUuid(uuid)),
@@ -139,26 +141,39 @@ export function createJsonManifestRepository(
       return readManifest(manifestPath(id), id)
     },
 
-    async update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
+    async withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T> {
       const id = parseUuid(uuid)
       const path = manifestPath(id)
       return queue.run(path, () =>
-        locked(id, true, undefined, async (held) => {
-          // A corrupt file throws here: fn must not overwrite what it could not see.
-          const current = await readManifest(path, id)
-          const next = fn(current)
-          if (next === current) return current
-          if (next === undefined) {
-            await held.verify()
-            await removeFile(path)
-            return undefined
-          }
-          const text = serializeManifest(next, id, path)
-          await writeFileAtomic(dir, id, path, text, () => held.verify())
-          // What `get` would return now, and an object the caller does not share with fn.
-          return JSON.parse(text) as PatchManifest
+        locked(id, true, undefined as T, async (held) => {
+          // A corrupt file throws here: nothing may overwrite what it could not see.
+          let current = await readManifest(path, id)
+          return task({
+            get current() {
+              return current
+            },
+            async update(fn) {
+              const next = fn(current)
+              if (next === current) return current
+              if (next === undefined) {
+                await held.verify()
+                await removeFile(path)
+                current = undefined
+                return undefined
+              }
+              const text = serializeManifest(next, id, path)
+              await writeFileAtomic(dir, id, path, text, () => held.verify())
+              // What `get` would return now, and an object the caller does not share with fn.
+              current = JSON.parse(text) as PatchManifest
+              return current
+            },
+          })
         }),
       )
+    },
+
+    update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
+      return repository.withLock(uuid, (tx) => tx.update(fn))
     },
 
     async delete(uuid) {
@@ -193,6 +208,7 @@ export function createJsonManifestRepository(
       return uuids.sort()
     },
   }
+  return repository
 }
 
 /** Deletes a manifest; `false` when there was none. */

@@ -229,9 +229,10 @@ export function maintenanceTests(t: ServiceTest): void {
       // Two services on one store and one repository: two processes, each with its own queues.
       const overwrite = open({ store: held }).createBackup(UUID, LODASH, { overwrite: true })
       await keyMoved.done
-      await open().gc()
+      // The gc starts while the key has moved; it waits for the patch's lock the overwrite holds.
+      const gc = open().gc()
       gcDone.fire()
-      const fresh = await overwrite
+      const [fresh] = await Promise.all([overwrite, gc])
       await t.backups.cleanupBackups('other')
       await t.backups.gc()
       await expect(t.backups.verify()).resolves.toMatchObject({ files: 1, ok: 1, problems: [] })

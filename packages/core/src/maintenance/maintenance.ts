@@ -7,6 +7,7 @@ import pMap from 'p-map'
 import { BROKEN_BYTES_CODES, PatchBackupError } from '../errors.js'
 import { VerifyingStream } from '../integrity.js'
 import { KeyedQueue } from '../keyed-queue.js'
+import { lockPatch } from '../patch-lock.js'
 import { storeKeysOf } from '../restore/journal.js'
 import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from '../store-keys/layout.js'
 import { isLivePin, pinsOf } from '../store-keys/pins.js'
@@ -190,24 +191,31 @@ export function createMaintenance({
           if (!live.has(key) && !untouchable.some((prefix) => key.startsWith(prefix)))
             orphans.push(key)
         }
+        const byPatch = new Map<string, string[]>()
         for (const key of orphans) {
-          // Re-check just before removing: a backup may have recorded the key meanwhile.
-          // Inside the patch's queue, so a backup of this process that has stored its bytes but
-          // not yet written its manifest finishes first (other processes: see docs/reliability.md).
           const uuid = key.slice(BACKUP_KEY_PREFIX.length, key.lastIndexOf(':'))
-          const removed = await patchQueue.run(uuid, async () => {
-            let manifest: PatchManifest | undefined
-            try {
-              manifest = await manifests.get(uuid)
-            } catch {
-              return false // unreadable now (a lock, a damaged file): keep everything of it
-            }
-            if (storeKeysOf(uuid, manifest).includes(key)) return false
-            if (isLivePin(uuid, manifest, key)) return false
-            // A store that can collect garbage frees (and counts) the bytes below, in one pass.
-            return store.remove(key, { freeContent: !store.collectGarbage, stillNeeded })
-          })
-          if (removed) report.removedKeys++
+          byPatch.set(uuid, [...(byPatch.get(uuid) ?? []), key])
+        }
+        for (const [uuid, keys] of byPatch) {
+          // Re-checked under the patch's lock, which every backup holds from its store write to its
+          // manifest write: a key recorded meanwhile is seen, and none can be recorded while we remove.
+          // Inside the patch's queue too, so this process's own backups of it finish first.
+          report.removedKeys += await patchQueue.run(
+            uuid,
+            () =>
+              lockPatch(manifests, uuid, async (tx) => {
+                const manifest = tx.current
+                let removed = 0
+                for (const key of keys) {
+                  if (storeKeysOf(uuid, manifest).includes(key)) continue
+                  if (isLivePin(uuid, manifest, key)) continue
+                  // A store that can collect garbage frees (and counts) the bytes below, in one pass.
+                  if (await store.remove(key, { freeContent: !store.collectGarbage, stillNeeded }))
+                    removed++
+                }
+                return removed
+              }).catch(() => 0), // unreadable now (a lock, a damaged file): keep everything of it
+          )
         }
       }
       if (store.collectGarbage) {

@@ -1,9 +1,10 @@
 import { PatchBackupError } from '../errors.js'
 import { KeyedQueue } from '../keyed-queue.js'
-import type { ManifestRepository, PatchManifest } from '../types.js'
+import type { ManifestRepository, ManifestTransaction, PatchManifest } from '../types.js'
 import { parseUuid } from '../uuid.js'
 
 export interface MemoryManifestRepository extends ManifestRepository {
+  withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
   /** Test hook: damages the stored manifest of `uuid` as a torn write would. */
   corrupt(uuid: string): void
 }
@@ -26,20 +27,34 @@ export function createMemoryManifestRepository(): MemoryManifestRepository {
     }
   }
 
-  return {
+  const write = (uuid: string, next: PatchManifest | undefined) => {
+    if (next === undefined) manifests.delete(uuid)
+    else manifests.set(uuid, JSON.stringify(next))
+    return read(uuid)
+  }
+
+  const repository: MemoryManifestRepository = {
     async get(uuid) {
       return read(parseUuid(uuid))
     },
-    async update(uuid, fn) {
+    async withLock(uuid, task) {
       const id = parseUuid(uuid)
-      return queue.run(id, async () => {
-        const current = read(id)
-        const next = fn(current)
-        if (next === current) return current
-        if (next === undefined) manifests.delete(id)
-        else manifests.set(id, JSON.stringify(next))
-        return read(id)
+      return queue.run(id, () => {
+        let current = read(id)
+        return task({
+          get current() {
+            return current
+          },
+          async update(fn) {
+            const next = fn(current)
+            if (next !== current) current = write(id, next)
+            return current
+          },
+        })
       })
+    },
+    update(uuid, fn) {
+      return repository.withLock(uuid, (tx) => tx.update(fn))
     },
     async delete(uuid) {
       const id = parseUuid(uuid)
@@ -53,4 +68,5 @@ export function createMemoryManifestRepository(): MemoryManifestRepository {
       if (json !== undefined) manifests.set(uuid, json.slice(0, Math.floor(json.length / 2)))
     },
   }
+  return repository
 }

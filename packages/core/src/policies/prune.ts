@@ -4,7 +4,7 @@
 import pMap from 'p-map'
 import { PatchBackupError } from '../errors.js'
 import { recordedContent } from '../maintenance/recorded-content.js'
-import { backupKey } from '../store-keys/layout.js'
+import { removePatch } from '../maintenance/remove-patch.js'
 import type { BackupStore, ManifestRepository, PatchManifest, StillNeeded } from '../types.js'
 import { bytesOf, type ContentRef, ContentTally, contentsOf } from './usage.js'
 
@@ -138,7 +138,7 @@ export function checkPruneOptions(options: PruneOptions, what = 'prune'): void {
 }
 
 export function createPruner(deps: PrunerDeps): Pruner {
-  const { store, manifests, now, concurrency } = deps
+  const { manifests, now, concurrency } = deps
 
   async function load(skipped: PruneIssue[]): Promise<Loaded[]> {
     const uuids = await manifests.list()
@@ -264,37 +264,19 @@ export function createPruner(deps: PrunerDeps): Pruner {
     const run = deps.exclusive(
       p.uuid,
       async () => {
-        let removed: PatchManifest | undefined
-        let changed = false
-        // Manifest first: a crash after this leaves unreferenced bytes for gc, never a manifest without bytes.
-        await manifests.update(p.uuid, (current) => {
-          if (!current) return current
-          if (JSON.stringify(current) !== p.json) {
-            changed = true
-            return current
-          }
-          removed = current
-          return undefined
-        })
-        if (!removed) return changed ? ('changed' as const) : ('vanished' as const)
-        deps.onRemoved?.(p.uuid)
-        const failures: string[] = []
-        await pMap(
-          Object.keys(removed.files ?? {}),
-          async (key) => {
-            try {
-              await store.remove(backupKey(p.uuid, key), { freeContent: true, stillNeeded })
-            } catch (error) {
-              failures.push(`${key}: ${describe(error).message}`)
-            }
-          },
-          { concurrency },
+        const outcome = await removePatch(
+          deps,
+          p.uuid,
+          (current) => JSON.stringify(current) === p.json,
+          stillNeeded,
         )
-        if (failures.length > 0) {
+        if (!outcome.removed) return outcome.kept ? ('changed' as const) : ('vanished' as const)
+        deps.onRemoved?.(p.uuid)
+        if (outcome.failures.length > 0) {
           errors.push({
             uuid: p.uuid,
             code: 'STORE_ERROR',
-            message: `Patch ${p.uuid} was removed, but the store could not free ${failures.length} file(s): ${failures.join('; ')}. Run 'patch-backup gc' to reclaim the space.`,
+            message: `Patch ${p.uuid} was removed, but the store could not free ${outcome.failures.length} file(s): ${outcome.failures.join('; ')}. Run 'patch-backup gc' to reclaim the space.`,
           })
         }
         return 'removed' as const

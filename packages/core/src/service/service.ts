@@ -9,10 +9,12 @@ import { asStoreError, PatchBackupError } from '../errors.js'
 import { type ProjectFile, resolveProjectFile } from '../file-path.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import { createMaintenance, type Maintenance } from '../maintenance/maintenance.js'
+import { removePatch } from '../maintenance/remove-patch.js'
+import { lockPatch } from '../patch-lock.js'
 import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
-import { journalOf, type Snapshot, storeKeysOf } from '../restore/journal.js'
+import { journalOf, type Snapshot } from '../restore/journal.js'
 import { assertSourceInside } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
@@ -267,19 +269,23 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
       const file = resolveProjectFile(root, filePath)
-      return patchQueue.run(id, async () => {
-        const existing = (await readManifest(id))?.files[file.key]
-        if (existing && !opts.overwrite) return existing
-        let pin: string | undefined
-        const entry = await storeFile(id, file, async () => {
-          if (existing) pin = await pinRecorded(store, id, existing)
-        })
-        const next = await manifests.update(id, (current) =>
-          withEntries(id, current, [entry], !!opts.overwrite),
-        )
-        if (pin) await unpin(store, [pin])
-        return next?.files[file.key] ?? entry
-      })
+      // The store write happens under the patch's lock, so no cleanup, prune, gc or overwrite in
+      // another process can remove or re-point the key between the write and the manifest's record.
+      return patchQueue.run(id, () =>
+        lockPatch(manifests, id, async (tx) => {
+          const existing = tx.current?.files[file.key]
+          if (existing && !opts.overwrite) return existing
+          let pin: string | undefined
+          const entry = await storeFile(id, file, async () => {
+            if (existing) pin = await pinRecorded(store, id, existing)
+          })
+          const next = await tx.update((current) =>
+            withEntries(id, current, [entry], !!opts.overwrite),
+          )
+          if (pin) await unpin(store, [pin])
+          return next?.files[file.key] ?? entry
+        }),
+      )
     },
 
     async createBackups(uuid, filePaths, opts = {}) {
@@ -293,65 +299,65 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           errors.push(toFileError(String(filePath), error))
         }
       }
-      return patchQueue.run(id, async () => {
-        const recorded = (await readManifest(id))?.files
-        const existing = opts.overwrite ? undefined : recorded
-        const pins = new Map<string, string>()
-        const unique = [...new Map(files.map((f) => [f.key, f])).values()]
-        const refusal = await policies.quota?.checkBatch(
-          id,
-          unique.filter((f) => !existing?.[f.key]),
-        )
-        const stored = await pMap(
-          unique,
-          async (file) => {
-            const kept = existing?.[file.key]
-            if (kept) return kept
-            if (refusal) {
-              errors.push(toFileError(file.key, refusal))
-              return undefined
-            }
-            try {
-              const prior = opts.overwrite ? recorded?.[file.key] : undefined
-              return await storeFile(id, file, async () => {
-                const pin = prior && (await pinRecorded(store, id, prior))
-                if (pin) pins.set(file.key, pin)
-              })
-            } catch (error) {
-              errors.push(toFileError(file.key, error))
-              return undefined
-            }
-          },
-          { concurrency },
-        )
-        const entries = stored.filter((e): e is BackupInfo => e !== undefined)
-        const fresh = entries.filter((e) => existing?.[e.originalPath] !== e)
-        const next =
-          fresh.length > 0
-            ? await manifests.update(id, (current) =>
-                withEntries(id, current, fresh, !!opts.overwrite),
-              )
-            : await readManifest(id)
-        // Only the pins of files whose new bytes the manifest now records: a file whose store
-        // write failed may have had its key moved already, and its pin still holds what is recorded.
-        await unpin(
-          store,
-          fresh
-            .filter((e) => next?.files[e.originalPath]?.integrity === e.integrity)
-            .map((e) => pins.get(e.originalPath))
-            .filter((pin): pin is string => pin !== undefined),
-        )
-        const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
-        for (const entry of entries) {
-          const recorded = next?.files[entry.originalPath] ?? entry
-          result.backedUp.push(entry.originalPath)
-          result.files[entry.originalPath] = recorded
-        }
-        const order = new Map(filePaths.map((p, i) => [p, i]))
-        result.errors = errors.sort((a, b) => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0))
-        result.failed = result.errors.map((e) => e.path)
-        return result
-      })
+      return patchQueue.run(id, () =>
+        lockPatch(manifests, id, async (tx) => {
+          const recorded = tx.current?.files
+          const existing = opts.overwrite ? undefined : recorded
+          const pins = new Map<string, string>()
+          const unique = [...new Map(files.map((f) => [f.key, f])).values()]
+          const refusal = await policies.quota?.checkBatch(
+            id,
+            unique.filter((f) => !existing?.[f.key]),
+          )
+          const stored = await pMap(
+            unique,
+            async (file) => {
+              const kept = existing?.[file.key]
+              if (kept) return kept
+              if (refusal) {
+                errors.push(toFileError(file.key, refusal))
+                return undefined
+              }
+              try {
+                const prior = opts.overwrite ? recorded?.[file.key] : undefined
+                return await storeFile(id, file, async () => {
+                  const pin = prior && (await pinRecorded(store, id, prior))
+                  if (pin) pins.set(file.key, pin)
+                })
+              } catch (error) {
+                errors.push(toFileError(file.key, error))
+                return undefined
+              }
+            },
+            { concurrency },
+          )
+          const entries = stored.filter((e): e is BackupInfo => e !== undefined)
+          const fresh = entries.filter((e) => existing?.[e.originalPath] !== e)
+          const next =
+            fresh.length > 0
+              ? await tx.update((current) => withEntries(id, current, fresh, !!opts.overwrite))
+              : tx.current
+          // Only the pins of files whose new bytes the manifest now records: a file whose store
+          // write failed may have had its key moved already, and its pin still holds what is recorded.
+          await unpin(
+            store,
+            fresh
+              .filter((e) => next?.files[e.originalPath]?.integrity === e.integrity)
+              .map((e) => pins.get(e.originalPath))
+              .filter((pin): pin is string => pin !== undefined),
+          )
+          const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
+          for (const entry of entries) {
+            const recorded = next?.files[entry.originalPath] ?? entry
+            result.backedUp.push(entry.originalPath)
+            result.files[entry.originalPath] = recorded
+          }
+          const order = new Map(filePaths.map((p, i) => [p, i]))
+          result.errors = errors.sort((a, b) => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0))
+          result.failed = result.errors.map((e) => e.path)
+          return result
+        }),
+      )
     },
 
     async restoreBackup(uuid, filePath, opts = {}) {
@@ -461,26 +467,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async cleanupBackups(uuid) {
       const id = parseUuid(uuid)
       return patchQueue.run(id, async () => {
-        let removed: PatchManifest | undefined
-        // Manifest first: a crash after this leaves unreferenced bytes for gc, never a manifest without bytes.
-        await manifests.update(id, (current) => {
-          removed = current
-          return undefined
-        })
+        const { removed, failures } = await removePatch({ store, manifests, concurrency }, id)
         if (!removed) return false
         policies.quota?.forget(id)
-        const failures: string[] = []
-        await pMap(
-          storeKeysOf(id, removed),
-          async (key) => {
-            try {
-              await store.remove(key, { freeContent: true })
-            } catch (error) {
-              failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`)
-            }
-          },
-          { concurrency },
-        )
         if (failures.length > 0) {
           throw new PatchBackupError(
             'STORE_ERROR',
