@@ -55,8 +55,8 @@ describe('list', () => {
     await box.cli(['cleanup', 'p-1'])
     const r = await box.cli(['list'])
     expect(r.code).toBe(0)
-    expect(r.stdout).toBe('No patches in this store.\n')
-    expect(json(await box.cli(['list', '--json']))).toEqual({ patches: [] })
+    expect(r.stdout).toMatch(/^No patches in .+\.\n$/)
+    expect(json(await box.cli(['list', '--json']))).toMatchObject({ patches: [] })
   })
 })
 

@@ -134,7 +134,13 @@ function restore(d: RestoreResult, s: Style): Rendered {
         driftHint(d, s),
     }
   }
-  const head = `Restored ${plural(d.restored.length, 'file')} of patch ${s.bold(d.uuid)}${d.atomic ? ' (all or nothing)' : ''}\n`
+  const unchanged = new Set(d.unchanged ?? [])
+  const written = d.restored.length - unchanged.size
+  const already =
+    unchanged.size > 0
+      ? `; ${unchanged.size} already original, left as ${unchanged.size === 1 ? 'it was' : 'they were'}`
+      : ''
+  const head = `Restored ${plural(written, 'file')} of patch ${s.bold(d.uuid)}${d.atomic ? ' (all or nothing)' : ''}${already}\n`
   const undoHint =
     undoable && d.failed.length === 0
       ? s.dim(`'patch-backup undo ${d.uuid}' puts back what this restore replaced.\n`)
@@ -143,7 +149,10 @@ function restore(d: RestoreResult, s: Style): Rendered {
     stdout:
       head +
       table(
-        d.restored.map((p) => [s.green('restored'), p]),
+        d.restored.map((p) => [
+          unchanged.has(p) ? s.dim('already original') : s.green('restored'),
+          p,
+        ]),
         { indent: '  ' },
       ) +
       undoHint,
@@ -218,7 +227,13 @@ function recover(d: RecoverCommandResult, s: Style): Rendered {
 
 function list(d: ListResult, s: Style): Rendered {
   if ('patches' in d) {
-    if (d.patches.length === 0) return { stdout: 'No patches in this store.\n', stderr: '' }
+    if (d.patches.length === 0)
+      return {
+        stdout: d.root
+          ? `No patches in ${d.root} (another root? give --dir or set PATCH_BACKUP_DIR).\n`
+          : 'No patches in this store.\n',
+        stderr: '',
+      }
     const rows = [
       ['PATCH', 'FILES', 'SIZE', 'PATCHED AT'].map((h) => s.dim(h)),
       ...d.patches.map((p) =>

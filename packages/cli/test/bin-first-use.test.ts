@@ -1,0 +1,111 @@
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { json, run, type Sandbox, sandbox } from './helpers.js'
+import { cacheFixtureHooks } from './hooks.js'
+
+// What a new user tripped on (issue 15), each as the user met it: the built bin, spawned.
+const A = 'node_modules/lodash/index.js'
+const B = 'node_modules/lodash/template.js'
+
+interface FileErrorJson {
+  path: string
+  code: string
+  message: string
+}
+
+let box: Sandbox
+beforeEach(async () => {
+  box = await sandbox({ [A]: 'module.exports = 1\n', [B]: 'eval(s)\n' })
+})
+afterEach(() => box.remove())
+
+const withoutStoreS3 = fileURLToPath(new URL('./fixtures/without-store-s3.mjs', import.meta.url))
+
+describe('exit codes and words (item 10)', () => {
+  it('help for an unknown command says so, without the whole help (exit 2)', async () => {
+    const r = await run(['help', 'bogus'])
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(/^error: unknown command 'bogus'/)
+    expect(r.stderr).not.toContain('Commands:')
+    expect(r.stderr).not.toContain('missing command')
+    expect((await run(['--json', 'help', 'bogus'])).stdout).toContain('USAGE_ERROR')
+  })
+
+  it('a malformed uuid is a usage error: exit 2, the usage, INVALID_UUID in JSON', async () => {
+    const r = await box.cli(['restore', 'bad/uuid'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^error: Invalid patch uuid "bad\/uuid"/)
+    expect(r.stderr).toContain('Usage: patch-backup restore')
+    const j = await box.cli(['restore', 'bad/uuid', '--json'])
+    expect(j.code).toBe(2)
+    expect(json(j)).toEqual({ error: { code: 'INVALID_UUID', message: expect.any(String) } })
+  })
+
+  it('list, info and status run with --store s3://… without store-s3 installed', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    const nodeArgs = ['--import', withoutStoreS3]
+    const remote = ['--store', 's3://bucket/prefix']
+    // The hook does hide it: a command that needs the bucket says what to install.
+    const backup = await box.cli([...remote, '--json', 'backup', 'fix-2', A], { nodeArgs })
+    expect(json(backup)).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    for (const args of [['list'], ['list', 'fix-1'], ['info', 'fix-1'], ['status', 'fix-1']]) {
+      const r = await box.cli([...remote, ...args], { nodeArgs })
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
+    }
+  })
+
+  it('restore says "already original" for the files its dry run called so, not "restored"', async () => {
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    await box.write(B, 'patched\n')
+    const dry = await box.cli(['restore', 'fix-1', '--dry-run'])
+    expect(dry.stdout).toMatch(/1 would be restored, 1 already original/)
+    const r = await box.cli(['restore', 'fix-1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(
+      /^Restored 1 file of patch fix-1 \(all or nothing\); 1 already original/,
+    )
+    expect(r.stdout).toMatch(new RegExp(`already original\\s+${A}\\n`))
+    expect(r.stdout).toMatch(new RegExp(`restored\\s+${B}\\n`))
+    await box.write(B, 'patched again\n')
+    const j = json<{ restored: string[]; unchanged: string[] }>(
+      await box.cli(['restore', 'fix-1', '--json']),
+    )
+    expect(j.restored).toEqual([A, B])
+    expect(j.unchanged).toEqual([A])
+  })
+
+  it('the JSON DRIFTED message names the --force option', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    await box.write(A, 'patched\n')
+    expect((await box.cli(['record', 'fix-1'])).code).toBe(0)
+    await box.write(A, 'reinstalled\n')
+    const r = await box.cli(['restore', 'fix-1', '--json'])
+    expect(r.code).toBe(1)
+    const [error] = json<{ errors: FileErrorJson[] }>(r).errors
+    expect(error?.code).toBe('DRIFTED')
+    expect(error?.message).toContain('--force')
+    expect(error?.message).not.toMatch(/with force\b/)
+  })
+
+  it("verify's messages do not tell the reader to run verify", async () => {
+    const backup = json<{ files: Record<string, { integrity: string }> }>(
+      await box.cli(['backup', 'fix-1', A, '--json']),
+    )
+    await cacheFixtureHooks(box.cache).corrupt(backup.files[A]?.integrity ?? '')
+    const r = await box.cli(['verify', 'fix-1', '--json'])
+    expect(r.code).toBe(1)
+    const { problems } = json<{ problems: { code: string; message: string }[] }>(r)
+    expect(problems[0]?.code).toBe('INTEGRITY_MISMATCH')
+    expect(problems[0]?.message).not.toContain('patch-backup verify')
+  })
+
+  it('an empty list names the backup root it looked in', async () => {
+    const r = await box.cli(['list'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(
+      `No patches in ${box.store} (another root? give --dir or set PATCH_BACKUP_DIR).\n`,
+    )
+    expect(json(await box.cli(['list', '--json']))).toEqual({ root: box.store, patches: [] })
+  })
+})
