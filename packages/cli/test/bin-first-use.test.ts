@@ -109,3 +109,21 @@ describe('exit codes and words (item 10)', () => {
     expect(json(await box.cli(['list', '--json']))).toEqual({ root: box.store, patches: [] })
   })
 })
+
+describe('cleanup checks every uuid first (item 6)', () => {
+  it('removes nothing when one uuid names no patch, and says so with a hint', async () => {
+    expect((await box.cli(['backup', 'c1', A])).code).toBe(0)
+    const r = await box.cli(['cleanup', 'c1', 'nope'])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe(
+      `error: No patch nope in ${box.store}, so nothing was removed. Run 'patch-backup list' to see the patches it has, or check --dir.\n`,
+    )
+    expect((await box.cli(['list', 'c1'])).code).toBe(0)
+    const j = await box.cli(['cleanup', 'c1', 'nope', 'nada', '--json'])
+    expect(j.code).toBe(1)
+    expect(json(j)).toMatchObject({ error: { code: 'PATCH_NOT_FOUND' } })
+    expect(json<{ error: { message: string } }>(j).error.message).toMatch(/^No patches nope, nada/)
+    expect((await box.cli(['list', 'c1'])).code).toBe(0)
+  })
+})

@@ -413,7 +413,9 @@ function key(d: KeyResult, _s: Style): Rendered {
 
 function cleanup(d: CleanupResult, s: Style): Rendered {
   const removed = d.removed.map((u) => `Removed patch ${s.bold(u)}\n`).join('')
-  const missing = d.notFound.map((u) => `${s.red('error:')} no patch ${u} in this store\n`).join('')
+  const missing = d.notFound
+    .map((u) => `${s.red('error:')} Patch ${u} was removed meanwhile (by another process).\n`)
+    .join('')
   const errors = d.errors.map((e) => `${s.red('error:')} ${e.uuid}: ${e.message}\n`).join('')
   return { stdout: removed, stderr: missing + errors }
 }
