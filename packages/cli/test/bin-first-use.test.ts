@@ -127,3 +127,48 @@ describe('cleanup checks every uuid first (item 6)', () => {
     expect((await box.cli(['list', 'c1'])).code).toBe(0)
   })
 })
+
+describe('keep-first is not silent (item 4)', () => {
+  it('backup of a file patched since its backup says the first was kept and points at --overwrite', async () => {
+    const first = json<{ files: Record<string, { integrity: string }> }>(
+      await box.cli(['backup', 'fix-1', B, '--json']),
+    )
+    const kept = first.files[B]?.integrity ?? ''
+    await box.write(B, 'patched\n')
+    const r = await box.cli(['backup', 'fix-1', A, B])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(
+      /^Backed up 1 file under patch fix-1 \(.*\); 1 already backed up, first backup kept\n/,
+    )
+    expect(r.stdout).toMatch(new RegExp(`${B}.*kept the first backup; the file differs now\\n`))
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^warning: ${B} already had a backup in patch fix-1; it was kept \\(the first backup wins\\), and the file differs from it now`,
+      ),
+    )
+    expect(r.stderr).toContain('--overwrite')
+    const j = json<{
+      kept: { path: string; differs: boolean; backupIntegrity: string; currentIntegrity: string }[]
+    }>(await box.cli(['backup', 'fix-1', A, B, '--json']))
+    expect(j.kept).toEqual([
+      {
+        path: A,
+        backupIntegrity: expect.any(String),
+        currentIntegrity: expect.any(String),
+        differs: false,
+      },
+      {
+        path: B,
+        backupIntegrity: kept,
+        currentIntegrity: expect.stringMatching(/^sha256-/),
+        differs: true,
+      },
+    ])
+    expect(j.kept[1]?.currentIntegrity).not.toBe(kept)
+    // --overwrite takes the current bytes, and keeps nothing.
+    const over = json<{ kept: unknown[] }>(
+      await box.cli(['backup', 'fix-1', B, '--overwrite', '--json']),
+    )
+    expect(over.kept).toEqual([])
+  })
+})

@@ -1,6 +1,11 @@
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
-import { type CreateBackupsResult, parseUuid } from '@patch-backup/core'
+import {
+  type CreateBackupsResult,
+  hashCurrentFile,
+  parseUuid,
+  resolveProjectFile,
+} from '@patch-backup/core'
 import type { CommandContext } from './context.js'
 
 export interface BackupOptions {
@@ -10,10 +15,23 @@ export interface BackupOptions {
   overwrite?: boolean
 }
 
+/** A file that already had a backup in the patch: the first backup was kept (no `--overwrite`). */
+export interface KeptBackup {
+  path: string
+  /** The backup kept (the first one, usually the pre-patch bytes). */
+  backupIntegrity: string
+  /** The file on disk now; absent when it could not be read. */
+  currentIntegrity?: string
+  /** The file no longer holds the kept backup's bytes (it was patched since, or changed). */
+  differs: boolean
+}
+
 export interface BackupResult extends CreateBackupsResult {
   uuid: string
   /** Bytes of every file now backed up under the patch by this call. */
   size: number
+  /** Files whose earlier backup was kept rather than replaced (without `--overwrite`). */
+  kept: KeptBackup[]
 }
 
 async function sizeOf(file: string): Promise<number> {
@@ -30,6 +48,8 @@ export async function backup(
 ): Promise<BackupResult> {
   const uuid = parseUuid(options.uuid)
   const files = [...new Set(options.files)]
+  // Keep-first is silent in the service: note which files already had a backup, to say so.
+  const before = options.overwrite ? undefined : (await backups.getPatchMetadata(uuid))?.files
   const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
   // One batch, unless a bar is drawn: then ~20 batches, so files advance as well as bytes.
   let batch = files.length
@@ -52,5 +72,26 @@ export async function backup(
     progress?.stop()
   }
   const size = Object.values(result.files).reduce((sum, info) => sum + info.size, 0)
-  return { uuid, size, ...result }
+  const kept: KeptBackup[] = []
+  for (const file of before ? files : []) {
+    let key: string
+    try {
+      key = resolveProjectFile(backups.cwd, file).key
+    } catch {
+      continue // reported in `errors`
+    }
+    const info = result.files[key]
+    if (!info || before?.[key]?.integrity !== info.integrity) continue
+    const current = await hashCurrentFile(resolveProjectFile(backups.cwd, key).absolute).catch(
+      () => undefined,
+    )
+    const entry: KeptBackup = {
+      path: key,
+      backupIntegrity: info.integrity,
+      differs: current?.integrity !== info.integrity,
+    }
+    if (current) entry.currentIntegrity = current.integrity
+    kept.push(entry)
+  }
+  return { uuid, size, ...result, kept }
 }

@@ -71,14 +71,36 @@ function failures(
 }
 
 function backup(d: BackupResult, s: Style): Rendered {
+  const kept = new Map((d.kept ?? []).map((k) => [k.path, k]))
   const rows = d.backedUp.map((path) => {
     const info = d.files[path]
-    return [path, formatBytes(info?.size ?? 0), s.dim(shortIntegrity(info?.integrity ?? ''))]
+    const k = kept.get(path)
+    const note = k
+      ? k.differs
+        ? s.yellow('kept the first backup; the file differs now')
+        : s.dim('already backed up')
+      : ''
+    return [path, formatBytes(info?.size ?? 0), s.dim(shortIntegrity(info?.integrity ?? '')), note]
   })
-  const head = `Backed up ${plural(d.backedUp.length, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})\n`
+  const fresh = d.backedUp.length - kept.size
+  const already = kept.size > 0 ? `; ${kept.size} already backed up, first backup kept` : ''
+  const head = `Backed up ${plural(fresh, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})${already}\n`
+  const differs = [...kept.values()].filter((k) => k.differs)
+  const warning =
+    differs.length === 0
+      ? ''
+      : `${s.yellow('warning:')} ${differs.length === 1 ? `${differs[0]?.path} already had a backup in patch ${d.uuid}; it was kept (the first backup wins), and the file differs from it now` : `${differs.length} files already had a backup in patch ${d.uuid}; the first backups were kept, and the files differ from them now`}:\n${table(
+          differs.map((k) => [
+            k.path,
+            `kept ${shortIntegrity(k.backupIntegrity)}`,
+            `now ${k.currentIntegrity ? shortIntegrity(k.currentIntegrity) : 'unreadable'}`,
+          ]),
+          { indent: '  ' },
+        )}${s.dim('hint:')} that is right when the file was patched since its backup; to back up its current bytes instead, run the backup again with --overwrite.\n`
   return {
-    stdout: head + table(rows, { indent: '  ', right: [1] }),
-    stderr: failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
+    stdout: head + trimmed(table(rows, { indent: '  ', right: [1] })),
+    stderr:
+      warning + failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
   }
 }
 
