@@ -172,3 +172,46 @@ describe('keep-first is not silent (item 4)', () => {
     expect(over.kept).toEqual([])
   })
 })
+
+describe('a directory argument (item 8)', () => {
+  it('backs up every regular file under it, recursively, whether written dir or dir/', async () => {
+    await box.write('node_modules/lodash/fp/map.js', 'map\n')
+    for (const [uuid, arg] of [
+      ['d-1', 'node_modules/lodash'],
+      ['d-2', 'node_modules/lodash/'],
+      ['d-3', './node_modules//lodash/'],
+    ] as const) {
+      const r = await box.cli(['backup', uuid, arg])
+      expect(r.code, `${arg}: ${r.stderr}`).toBe(0)
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^Backed up 3 files under patch ${uuid} \\(.*\\) from ${arg.replace(/[./]/g, '\\$&')} \\(3 files\\)\\n`,
+        ),
+      )
+      const listed = json<{ files: { path: string }[] }>(await box.cli(['list', uuid, '--json']))
+      expect(listed.files.map((f) => f.path)).toEqual(['node_modules/lodash/fp/map.js', A, B])
+    }
+    const j = json<{ directories: unknown[] }>(
+      await box.cli(['backup', 'd-4', 'node_modules/lodash', '--json']),
+    )
+    expect(j.directories).toEqual([{ path: 'node_modules/lodash', files: 3 }])
+  })
+
+  it('an empty directory is one clear error', async () => {
+    await box.write('node_modules/empty/sub/.keep', '')
+    const { rm } = await import('node:fs/promises')
+    await rm(`${box.project}/node_modules/empty/sub/.keep`)
+    const r = await box.cli(['backup', 'd-1', 'node_modules/empty', '--json'])
+    expect(r.code).toBe(1)
+    expect(json(r)).toMatchObject({
+      failed: ['node_modules/empty'],
+      errors: [
+        {
+          path: 'node_modules/empty',
+          code: 'SOURCE_UNREADABLE',
+          message: expect.stringContaining('no regular files'),
+        },
+      ],
+    })
+  })
+})

@@ -84,7 +84,12 @@ function backup(d: BackupResult, s: Style): Rendered {
   })
   const fresh = d.backedUp.length - kept.size
   const already = kept.size > 0 ? `; ${kept.size} already backed up, first backup kept` : ''
-  const head = `Backed up ${plural(fresh, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})${already}\n`
+  const dirs = d.directories ?? []
+  const from =
+    dirs.length === 0
+      ? ''
+      : ` from ${dirs.map((x) => `${x.path} (${plural(x.files, 'file')})`).join(', ')}`
+  const head = `Backed up ${plural(fresh, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})${from}${already}\n`
   const differs = [...kept.values()].filter((k) => k.differs)
   const warning =
     differs.length === 0
