@@ -215,3 +215,25 @@ describe('a directory argument (item 8)', () => {
     })
   })
 })
+
+describe('sizes mean one thing per column (item 7)', () => {
+  it('list and prune agree on a patch size, and prune shows what removing it frees apart', async () => {
+    const content = 'x'.repeat(1600)
+    await box.write(A, content)
+    expect((await box.cli(['backup', 't1', A])).code).toBe(0)
+    expect((await box.cli(['backup', 't2', A])).code).toBe(0) // the same bytes: shared
+    expect((await box.cli(['backup', 't3', B])).code).toBe(0)
+    const list = await box.cli(['list'])
+    expect(list.stdout).toMatch(/^PATCH\s+FILES\s+ORIGINAL SIZE\s+PATCHED AT\n/)
+    expect(list.stdout).toMatch(/t1\s+1\s+1\.6 KiB\s/)
+    const r = await box.cli(['prune', '--keep-last', '2', '--dry-run'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/PATCH\s+AGE\s+FILES\s+ORIGINAL SIZE\s+FREES\s+REASON\n/)
+    // t1's bytes stay with t2: removing it frees nothing, though it holds 1.6 KiB like list says.
+    expect(r.stdout).toMatch(/t1\s+\S+\s+1\s+1\.6 KiB\s+0 B\s+keep-last\n/)
+    const j = json<{ removed: { uuid: string; size: number; bytes: number }[] }>(
+      await box.cli(['prune', '--keep-last', '2', '--dry-run', '--json']),
+    )
+    expect(j.removed).toMatchObject([{ uuid: 't1', size: 1600, bytes: 0 }])
+  })
+})

@@ -24,7 +24,7 @@ describe('list', () => {
     const r = await box.cli(['list'])
     expect(r.code).toBe(0)
     const lines = r.stdout.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^PATCH\s+FILES\s+SIZE\s+PATCHED AT$/)
+    expect(lines[0]).toMatch(/^PATCH\s+FILES\s+ORIGINAL SIZE\s+PATCHED AT$/)
     expect(lines[1]).toMatch(/^p-1\s+3\s+23 B\s+\d{4}-/)
     expect(lines[2]).toMatch(/^p-2\s+1\s+14 B\s+\d{4}-/)
     expect(new Set(lines.map((l) => l.search(/\d{4}-|PATCHED AT/))).size).toBe(1)

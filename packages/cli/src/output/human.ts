@@ -262,7 +262,7 @@ function list(d: ListResult, s: Style): Rendered {
         stderr: '',
       }
     const rows = [
-      ['PATCH', 'FILES', 'SIZE', 'PATCHED AT'].map((h) => s.dim(h)),
+      ['PATCH', 'FILES', 'ORIGINAL SIZE', 'PATCHED AT'].map((h) => s.dim(h)),
       ...d.patches.map((p) =>
         p.error
           ? [p.uuid, '-', '-', s.red(p.error.code)]
@@ -286,7 +286,7 @@ function list(d: ListResult, s: Style): Rendered {
   const size = d.files.reduce((sum, f) => sum + f.size, 0)
   const head = `Patch ${s.bold(d.uuid)}, patched at ${d.patchedAt}: ${plural(d.files.length, 'file')}, ${formatBytes(size)}\n`
   const rows = [
-    ['FILE', 'SIZE', 'BACKED UP AT'].map((h) => s.dim(h)),
+    ['FILE', 'ORIGINAL SIZE', 'BACKED UP AT'].map((h) => s.dim(h)),
     ...d.files.map((f) => [f.path, formatBytes(f.size), f.backedUpAt]),
   ]
   return { stdout: head + table(rows, { indent: '  ', right: [1] }), stderr: '' }
@@ -406,17 +406,18 @@ function prune(d: PruneCommandResult, s: Style): Rendered {
     : ''
   if (d.removed.length === 0) {
     return {
-      stdout: `Nothing to prune: ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.\n`,
+      stdout: `Nothing to prune: ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)} of distinct content) kept.\n`,
       stderr,
     }
   }
   const now = Date.now()
   const rows = [
-    ['PATCH', 'AGE', 'FILES', 'SIZE', 'REASON'].map((h) => s.dim(h)),
+    ['PATCH', 'AGE', 'FILES', 'ORIGINAL SIZE', 'FREES', 'REASON'].map((h) => s.dim(h)),
     ...d.removed.map((p) => [
       p.uuid,
       ageOf(p.patchedAt, now),
       String(p.files),
+      formatBytes(p.size),
       formatBytes(p.bytes),
       p.reason,
     ]),
@@ -427,8 +428,14 @@ function prune(d: PruneCommandResult, s: Style): Rendered {
     d.reclaimedStoredBytes !== d.reclaimedBytes
       ? ` (${formatBytes(d.reclaimedStoredBytes)} stored)`
       : ''
-  const total = `${d.dryRun ? 'Would reclaim' : 'Reclaimed'} ${s.bold(formatBytes(d.reclaimedBytes))}${stored}; ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.${d.dryRun ? ' Nothing was removed.' : ''}\n`
-  return { stdout: head + table(rows, { indent: '  ', right: [1, 2, 3] }) + total, stderr }
+  const total = `${d.dryRun ? 'Would reclaim' : 'Reclaimed'} ${s.bold(formatBytes(d.reclaimedBytes))}${stored}; ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)} of distinct content) kept.${d.dryRun ? ' Nothing was removed.' : ''}\n`
+  const legend = s.dim(
+    'ORIGINAL SIZE: the bytes of its files, as list shows them; FREES: the bytes no patch that stays also holds.\n',
+  )
+  return {
+    stdout: head + table(rows, { indent: '  ', right: [1, 2, 3, 4] }) + total + legend,
+    stderr,
+  }
 }
 
 function key(d: KeyResult, _s: Style): Rendered {
