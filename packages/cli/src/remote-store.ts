@@ -1,4 +1,5 @@
 import { type BackupStore, PatchBackupError } from '@patch-backup/core'
+import { lazyStore } from './lazy-store.js'
 
 /** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
 export class StoreUrlError extends Error {
@@ -56,32 +57,13 @@ function checkScheme(url: string, source: string): void {
 export function lazyRemoteStore(url: string, source: string): RemoteStore {
   checkScheme(url, source)
   let opened: Promise<RemoteStore> | undefined
-  const open = () => {
-    opened ??= openRemoteStore(url, source).catch((error: unknown) => {
+  const store = lazyStore(() => {
+    opened = openRemoteStore(url, source).catch((error: unknown) => {
       if (!(error instanceof StoreUrlError)) throw error
       throw new PatchBackupError('INVALID_OPTIONS', error.message, { cause: error })
     })
     return opened.then((r) => r.store)
-  }
-  const store: BackupStore = {
-    put: async (key, data) => (await open()).put(key, data),
-    open: async (key, integrity) => (await open()).open(key, integrity),
-    has: async (key) => (await open()).has(key),
-    openKey: async (key) => {
-      const inner = await open()
-      if (!inner.openKey) throw new PatchBackupError('STORE_ERROR', 'This store cannot open a key.')
-      return inner.openKey(key)
-    },
-    collectGarbage: async (options) =>
-      (await open()).collectGarbage?.(options) ?? { removedBlobs: 0, freedBytes: 0 },
-    remove: async (key, options) => (await open()).remove(key, options),
-    keys(prefix) {
-      return (async function* () {
-        const inner = await open()
-        if (inner.keys) yield* inner.keys(prefix)
-      })()
-    },
-  }
+  })
   return {
     store,
     close: () => {

@@ -85,9 +85,10 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       const { createProgress } = await import('../output/progress.js')
       progress = createProgress(io.stderr)
     }
-    const [{ openPatchBackupsAsync }, { countTransfers }, run] = await Promise.all([
+    const [{ openPatchBackupsAsync }, countTransfers, run] = await Promise.all([
       import('../open.js'),
-      import('../output/count-transfers.js'),
+      // Only a drawn bar counts bytes.
+      progress ? import('../output/count-transfers.js').then((m) => m.countTransfers) : undefined,
       loadCommand[name](),
     ])
     const sink = progress
@@ -95,7 +96,7 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       dir: globals.dir,
       cwd: path.resolve(globals.cwd ?? process.cwd()),
       store: remote?.store,
-      decorateStore: sink ? (store) => countTransfers(store, sink) : undefined,
+      decorateStore: sink && countTransfers ? (store) => countTransfers(store, sink) : undefined,
       policies: {
         env,
         forWriting: WRITES_BACKUPS.has(name),
