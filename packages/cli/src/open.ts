@@ -20,7 +20,7 @@ import {
   createJsonManifestRepository,
   loadPolicyConfig,
 } from '@patch-backup/manifest'
-import { createCacacheStore } from '@patch-backup/store-cacache'
+import { lazyStore } from './lazy-store.js'
 import { layout, resolveRoot } from './root.js'
 
 export interface OpenOptions extends Omit<PatchBackupsOptions, 'store' | 'manifests'> {
@@ -91,7 +91,17 @@ function assemble(
   const root = resolveRoot({ dir })
   const cwd = path.resolve(rest.cwd ?? process.cwd())
   const paths = layout(root)
-  const base = wrap(given ?? createCacacheStore({ path: paths.cache }))
+  // cacache is loaded at the store's first call: list, info and status never make one.
+  const cacache =
+    given ??
+    lazyStore(
+      () =>
+        import('@patch-backup/store-cacache').then((m) =>
+          m.createCacacheStore({ path: paths.cache }),
+        ),
+      { verifiesReads: true },
+    )
+  const base = wrap(cacache)
   const store = decorateStore ? decorateStore(base) : base
   const service = createPatchBackups({
     ...rest,

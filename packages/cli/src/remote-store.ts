@@ -1,4 +1,5 @@
 import { type BackupStore, PatchBackupError } from '@patch-backup/core'
+import { lazyStore } from './lazy-store.js'
 
 /** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
 export class StoreUrlError extends Error {
@@ -40,17 +41,44 @@ async function loadStoreS3(): Promise<StoreS3> {
   }
 }
 
+function checkScheme(url: string, source: string): void {
+  if (!/^s3:\/\//i.test(url)) {
+    throw new StoreUrlError(
+      `${source}: ${JSON.stringify(url)} is not a store URL: only s3://<bucket>/<prefix> is supported (for a local store, use --dir)`,
+    )
+  }
+}
+
+/**
+ * The store a `--store` URL names, opened (store-s3 and the AWS SDK loaded) only when a method
+ * is first called: for commands that usually read no stored bytes, so they run without the SDK
+ * and even without store-s3 installed. A URL that cannot be parsed fails that first call.
+ */
+export function lazyRemoteStore(url: string, source: string): RemoteStore {
+  checkScheme(url, source)
+  let opened: Promise<RemoteStore> | undefined
+  const store = lazyStore(() => {
+    opened = openRemoteStore(url, source).catch((error: unknown) => {
+      if (!(error instanceof StoreUrlError)) throw error
+      throw new PatchBackupError('INVALID_OPTIONS', error.message, { cause: error })
+    })
+    return opened.then((r) => r.store)
+  })
+  return {
+    store,
+    close: () => {
+      opened?.then((r) => r.close()).catch(() => {})
+    },
+  }
+}
+
 /**
  * Opens the store a `--store` URL names (`s3://bucket/prefix[?endpoint=…&region=…]`), loading
  * `@patch-backup/store-s3` and the AWS SDK only now. A URL that is not one throws `StoreUrlError`
  * (before anything is loaded when the scheme is wrong); credentials come from the environment.
  */
 export async function openRemoteStore(url: string, source: string): Promise<RemoteStore> {
-  if (!/^s3:\/\//i.test(url)) {
-    throw new StoreUrlError(
-      `${source}: ${JSON.stringify(url)} is not a store URL: only s3://<bucket>/<prefix> is supported (for a local store, use --dir)`,
-    )
-  }
+  checkScheme(url, source)
   const { createS3StoreFromEnv, parseS3Url } = await loadStoreS3()
   let location: ReturnType<StoreS3['parseS3Url']>
   try {

@@ -124,19 +124,24 @@ describe('cleanup', () => {
     expect((await box.cli(['verify'])).code).toBe(0)
   })
 
-  it('removes several at once and exits 1 for the ones it does not have', async () => {
+  it('removes several at once; one it does not have fails the command before any is removed', async () => {
     const r = await box.cli(['cleanup', 'p-1', 'p-9', 'p-2', '--json'])
     expect(r.code).toBe(1)
-    expect(json(r)).toEqual({ removed: ['p-1', 'p-2'], notFound: ['p-9'], errors: [] })
+    expect(json(r)).toMatchObject({ error: { code: 'PATCH_NOT_FOUND' } })
+    expect((await box.cli(['list', 'p-1'])).code).toBe(0)
     const human = await box.cli(['cleanup', 'p-9'])
     expect(human.code).toBe(1)
-    expect(human.stderr).toBe('error: no patch p-9 in this store\n')
-    expect(json(await box.cli(['list', '--json']))).toEqual({ patches: [] })
+    expect(human.stderr).toMatch(
+      /^error: No patch p-9 in .*, so nothing was removed\. Run 'patch-backup list'/,
+    )
+    const both = await box.cli(['cleanup', 'p-1', 'p-2', '--json'])
+    expect(json(both)).toEqual({ removed: ['p-1', 'p-2'], notFound: [], errors: [] })
+    expect(json(await box.cli(['list', '--json']))).toMatchObject({ patches: [] })
   })
 
   it('checks every uuid before removing any', async () => {
     const r = await box.cli(['cleanup', 'p-1', '../bad', '--json'])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(json(r)).toMatchObject({ error: { code: 'INVALID_UUID' } })
     expect((await box.cli(['list', 'p-1'])).code).toBe(0)
   })

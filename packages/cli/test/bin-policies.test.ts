@@ -49,7 +49,7 @@ describe('prune', () => {
     const r = await box.cli(['prune', '--older-than', '30d', '--dry-run'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('Dry run: would remove 1 patch:')
-    expect(r.stdout).toMatch(new RegExp(`old\\s+40d\\s+1\\s+${SIZE_A}\\s+older-than`))
+    expect(r.stdout).toMatch(new RegExp(`old\\s+40d\\s+1\\s+${SIZE_A}\\s+${SIZE_A}\\s+older-than`))
     expect(r.stdout).toContain(`Would reclaim ${formatBytes(COMPRESSIBLE.length)}`)
     expect(r.stdout).toContain('Nothing was removed.')
     const j = json<PruneJson>(
@@ -74,16 +74,18 @@ describe('prune', () => {
     expect(await readdir(path.join(box.store, '_patches', 'manifests'))).toEqual(['new.json'])
     const again = await box.cli(['prune', '--older-than', '30d'])
     expect(again.code).toBe(0)
-    expect(again.stdout).toBe('Nothing to prune: 1 patch (5 B) kept.\n')
+    expect(again.stdout).toBe('Nothing to prune: 1 patch (5 B of distinct content) kept.\n')
   })
 
   it('human output: a table of what was removed, then the total', async () => {
     const r = await box.cli(['prune', '--keep-last', '1'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('Removed 1 patch:')
-    expect(r.stdout).toMatch(/PATCH\s+AGE\s+FILES\s+SIZE\s+REASON/)
-    expect(r.stdout).toMatch(new RegExp(`old\\s+40d\\s+1\\s+${SIZE_A}\\s+keep-last`))
-    expect(r.stdout).toContain(`Reclaimed ${formatBytes(COMPRESSIBLE.length)}; 1 patch (5 B) kept.`)
+    expect(r.stdout).toMatch(/PATCH\s+AGE\s+FILES\s+ORIGINAL SIZE\s+FREES\s+REASON/)
+    expect(r.stdout).toMatch(new RegExp(`old\\s+40d\\s+1\\s+${SIZE_A}\\s+${SIZE_A}\\s+keep-last`))
+    expect(r.stdout).toContain(
+      `Reclaimed ${formatBytes(COMPRESSIBLE.length)}; 1 patch (5 B of distinct content) kept.`,
+    )
   })
 
   it('a bad duration or size, or no rule, is a usage error (exit 2)', async () => {

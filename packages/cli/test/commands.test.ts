@@ -101,11 +101,14 @@ describe('commands as functions', () => {
     expect(dry.errors).toEqual([expect.objectContaining({ path: A, code: 'INTEGRITY_MISMATCH' })])
   })
 
-  it('cleanup reports what it removed and what it did not find', async () => {
+  it('cleanup removes nothing when a uuid names no patch, and reports what it removed', async () => {
     await backup({ uuid: 'p', files: [A] }, context)
-    expect(await cleanup({ uuids: ['p', 'q'] }, context)).toEqual({
+    await expect(cleanup({ uuids: ['p', 'q'] }, context)).rejects.toMatchObject({
+      code: 'PATCH_NOT_FOUND',
+    })
+    expect(await cleanup({ uuids: ['p'] }, context)).toEqual({
       removed: ['p'],
-      notFound: ['q'],
+      notFound: [],
       errors: [],
     })
   })

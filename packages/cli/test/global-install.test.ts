@@ -78,8 +78,14 @@ describe.skipIf(process.platform === 'win32')('installed globally from the packe
       () => [],
     )
     expect(nested).not.toContain('@aws-sdk')
-    const r = await run(
+    // list, info and status read no bucket: they run without it.
+    const list = await run(
       ['--dir', path.join(work, 'root'), '--store', 's3://b/p', 'list', '--json'],
+      { cwd: work, executable: bin },
+    )
+    expect(list.code, list.stderr).toBe(0)
+    const r = await run(
+      ['--dir', path.join(work, 'root'), '--store', 's3://b/p', 'verify', '--json'],
       {
         cwd: work,
         executable: bin,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,18 +41,30 @@ describe('start-up', () => {
     expect((await loadedBy(['--help'])).some((f) => f.includes('commander'))).toBe(true)
   })
 
-  it('a command does load them (so the check above can fail)', async () => {
-    const loaded = heavy(await loadedBy(['--dir', path.join(work, 'store'), 'list']))
+  it('list, info and status (manifests and files on disk only) load neither', async () => {
+    const dir = path.join(work, 'store')
+    await writeFile(path.join(work, 'a.js'), 'a\n')
+    await loadedBy(['--dir', dir, '--cwd', work, 'backup', 'p-1', 'a.js'])
+    expect(heavy(await loadedBy(['--dir', dir, 'list']))).toEqual([])
+    expect(heavy(await loadedBy(['--dir', dir, 'info', 'p-1']))).toEqual([])
+    expect(heavy(await loadedBy(['--dir', dir, '--cwd', work, 'status', 'p-1']))).toEqual([])
+  })
+
+  it('a command that writes does load them (so the checks above can fail)', async () => {
+    await writeFile(path.join(work, 'b.js'), 'b\n')
+    const loaded = heavy(
+      await loadedBy(['--dir', path.join(work, 'store'), '--cwd', work, 'backup', 'p-2', 'b.js']),
+    )
     expect(loaded.some((f) => f.includes('cacache'))).toBe(true)
     expect(loaded.some((f) => f.includes('proper-lockfile'))).toBe(true)
   })
 
-  it('only --store loads the AWS SDK: never --version, --help or a run on the local store', async () => {
+  it('only --store loads the AWS SDK: never --version, --help, a run on the local store or list', async () => {
     expect(awsSdk(await loadedBy(['--version']))).toEqual([])
     expect(awsSdk(await loadedBy(['--json', '--version']))).toEqual([])
     expect(awsSdk(await loadedBy(['--help']))).toEqual([])
     expect(awsSdk(await loadedBy(['--dir', path.join(work, 'store'), 'list']))).toEqual([])
-    // `list` reads only manifests: no request goes out, but the store (and the SDK) is opened.
+    // `list` reads only manifests: the bucket, and so the SDK, is never opened.
     const remote = await loadedBy([
       '--dir',
       path.join(work, 'store'),
@@ -60,6 +72,6 @@ describe('start-up', () => {
       's3://b/p',
       'list',
     ])
-    expect(awsSdk(remote).length).toBeGreaterThan(0)
+    expect(awsSdk(remote)).toEqual([])
   })
 })

@@ -132,6 +132,8 @@ export interface RestoreAllResult {
   errors: FileError[]
   /** Atomic restores only: a rename failed and every replaced target was put back. */
   rolledBack?: boolean
+  /** Atomic restores only: of `restored`, the files that already held their backup (left as they were). */
+  unchanged?: string[]
 }
 
 export interface RecordPatchedResult {

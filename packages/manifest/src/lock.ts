@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PatchBackupError } from '@patch-backup/core'
-import lockfile from 'proper-lockfile'
 
 // proper-lockfile loads signal-exit, which listens for SIGXFSZ and, while it is the only listener,
 // re-raises it: a write past a file-size limit (`ulimit -f`) then kills the process instead of
@@ -9,6 +8,14 @@ import lockfile from 'proper-lockfile'
 // it an error the caller sees (MANIFEST_UNWRITABLE, STORE_ERROR, with the path).
 if (process.platform !== 'win32') process.on('SIGXFSZ', keepFileSizeLimitAnError)
 function keepFileSizeLimitAnError(): void {}
+
+// Loaded at the first lock, not with the package: reading manifests (list, info, status) needs
+// no lock, and proper-lockfile with graceful-fs and signal-exit is a fifth of a CLI start-up.
+let lockfileModule: Promise<typeof import('proper-lockfile')> | undefined
+export function loadLockfile() {
+  lockfileModule ??= import('proper-lockfile').then((m) => m.default ?? m)
+  return lockfileModule
+}
 
 export const DEFAULT_LOCK_STALE_MS = 5_000
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000
@@ -58,7 +65,7 @@ export async function acquireLock(request: LockRequest): Promise<HeldLock> {
   let delay = FIRST_RETRY_MS
   for (;;) {
     try {
-      const release = await lockfile.lock(target, {
+      const release = await (await loadLockfile()).lock(target, {
         lockfilePath: lockPath,
         realpath: false,
         stale: staleMs,

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { PatchBackupError, type PolicyState } from '@patch-backup/core'
-import lockfile from 'proper-lockfile'
+import { loadLockfile } from './lock.js'
 
 export interface FilePolicyStateOptions {
   /**
@@ -95,14 +95,16 @@ export function createFilePolicyState(options: FilePolicyStateOptions): FilePoli
     async tryLock(name) {
       const target = stampPath(name)
       const lock = () =>
-        lockfile.lock(target, {
-          lockfilePath: `${target}.lock`,
-          realpath: false,
-          stale: staleMs,
-          retries: 0,
-          // The default throws from a timer; a lost lock only means another run may start.
-          onCompromised: () => {},
-        })
+        loadLockfile().then((lockfile) =>
+          lockfile.lock(target, {
+            lockfilePath: `${target}.lock`,
+            realpath: false,
+            stale: staleMs,
+            retries: 0,
+            // The default throws from a timer; a lost lock only means another run may start.
+            onCompromised: () => {},
+          }),
+        )
       try {
         return await lock()
       } catch (error) {

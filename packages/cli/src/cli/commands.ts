@@ -69,6 +69,9 @@ export const NO_KEY_NEEDED: ReadonlySet<CommandName> = new Set([
   'gc',
 ])
 
+/** Commands that read manifests and files on disk only, never stored bytes (unless a crashed restore needs finishing). */
+export const READS_NO_BYTES: ReadonlySet<CommandName> = new Set(['list', 'info', 'status'])
+
 /** Commands that write backups (a passphrase-keyed root gets its salt file). */
 export const WRITES_BACKUPS: ReadonlySet<CommandName> = new Set(['backup', 'restore'])
 

@@ -8,6 +8,7 @@ import {
   loadCommand,
   NO_KEY_NEEDED,
   NO_SERVICE,
+  READS_NO_BYTES,
   SHOWS_PROGRESS,
   succeeded,
   WRITES_BACKUPS,
@@ -49,6 +50,18 @@ function storeUrl(globals: GlobalFlags, env: NodeJS.ProcessEnv) {
 async function openRemote(invocation: Invocation, env: NodeJS.ProcessEnv) {
   const wanted = storeUrl(invocation.globals, env)
   if (!wanted) return undefined
+  if (READS_NO_BYTES.has(invocation.name)) {
+    // list, info and status read manifests and files on disk: the bucket (and the SDK, and
+    // store-s3 itself) is opened only if one of them does reach for stored bytes (status
+    // finishing a restore a crash interrupted).
+    const { lazyRemoteStore, StoreUrlError } = await import('../remote-store.js')
+    try {
+      return { url: wanted.url, ...lazyRemoteStore(wanted.url, wanted.source) }
+    } catch (error) {
+      if (!(error instanceof StoreUrlError)) throw error
+      throw new UsageError(error.message, invocation.usage, invocation.commandPath)
+    }
+  }
   // Loaded only now: a run without --store never loads @patch-backup/store-s3 or the AWS SDK.
   const { openRemoteStore, StoreUrlError } = await import('../remote-store.js')
   try {
@@ -72,9 +85,10 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       const { createProgress } = await import('../output/progress.js')
       progress = createProgress(io.stderr)
     }
-    const [{ openPatchBackupsAsync }, { countTransfers }, run] = await Promise.all([
+    const [{ openPatchBackupsAsync }, countTransfers, run] = await Promise.all([
       import('../open.js'),
-      import('../output/count-transfers.js'),
+      // Only a drawn bar counts bytes.
+      progress ? import('../output/count-transfers.js').then((m) => m.countTransfers) : undefined,
       loadCommand[name](),
     ])
     const sink = progress
@@ -82,7 +96,7 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       dir: globals.dir,
       cwd: path.resolve(globals.cwd ?? process.cwd()),
       store: remote?.store,
-      decorateStore: sink ? (store) => countTransfers(store, sink) : undefined,
+      decorateStore: sink && countTransfers ? (store) => countTransfers(store, sink) : undefined,
       policies: {
         env,
         forWriting: WRITES_BACKUPS.has(name),
@@ -138,6 +152,7 @@ function usageError(
   argv: readonly string[],
   io: MainIo,
   env: NodeJS.ProcessEnv,
+  code = 'USAGE_ERROR',
 ): number {
   const noColor = argv.includes('--no-color')
   const s = createStyle(
@@ -146,8 +161,25 @@ function usageError(
   io.stderr.write(
     `${s.red('error:')} ${error.message}\nUsage: ${error.usage}\nRun '${error.commandPath} --help' for details.\n`,
   )
-  if (wantsJson(argv)) io.stdout.write(jsonError('USAGE_ERROR', error.message))
+  if (wantsJson(argv)) io.stdout.write(jsonError(code, error.message))
   return EXIT_USAGE
+}
+
+/** Global options that take a value: their value is not the command. */
+const VALUED = new Set(['--dir', '--store', '--cwd', '--key-file'])
+
+/** `help <name>` for a name that is no command: commander would print the whole help, then "missing command". */
+function unknownHelpTopic(argv: readonly string[], known: readonly string[]): string | undefined {
+  const words: string[] = []
+  for (let i = 0; i < argv.length && words.length < 2; i++) {
+    const arg = argv[i] as string
+    if (arg === '--') break
+    if (VALUED.has(arg)) i++
+    else if (!arg.startsWith('-')) words.push(arg)
+  }
+  const [first, topic] = words
+  if (first !== 'help' || topic === undefined || known.includes(topic)) return undefined
+  return topic
 }
 
 /** Parses argv, runs one command, prints its result or error; returns the exit code. Never exits. */
@@ -161,6 +193,19 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       invocation = i
     },
   )
+  const topic = unknownHelpTopic(
+    argv,
+    program.commands.map((c) => c.name()),
+  )
+  if (topic !== undefined) {
+    const message = `unknown command '${topic}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`
+    return usageError(
+      new UsageError(message, 'patch-backup help [command]', 'patch-backup'),
+      argv,
+      io,
+      env,
+    )
+  }
   try {
     program.parse([...argv], { from: 'user' })
   } catch (error) {
@@ -183,6 +228,11 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       return usageError(full, argv, io, env)
     }
     const error = await asPatchBackupError(caught)
+    // A uuid that cannot be one is a mistake in the command line, like an unknown flag: exit 2.
+    if (error.code === 'INVALID_UUID') {
+      const usage = new UsageError(error.message, invocation.usage, invocation.commandPath)
+      return usageError(usage, argv, io, env, error.code)
+    }
     if (globals.json) io.stdout.write(jsonError(error.code, error.message))
     else {
       const s = createStyle(colorEnabled({ flag: globals.color, env, isTTY: io.stderr.isTTY }))

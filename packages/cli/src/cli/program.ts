@@ -133,7 +133,10 @@ export function buildProgram(
       c
         .description('back up files under a patch (the first backup of a file wins)')
         .argument('<uuid>', 'patch id')
-        .argument('<files...>', 'files to back up, relative to --cwd')
+        .argument(
+          '<files...>',
+          'files to back up, relative to --cwd; a directory stands for every regular file under it',
+        )
         .option('--overwrite', "replace existing backups with the files' current bytes"),
     ([uuid, files], opts) => ({
       uuid: uuid as string,

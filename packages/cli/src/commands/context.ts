@@ -5,6 +5,8 @@ import type { PolicySummary } from '../open.js'
 export interface CommandBackups extends PatchBackups {
   /** Absolute project root: manifest keys resolve against it. */
   readonly cwd: string
+  /** The backup root (`--dir`) whose manifests this run reads. */
+  readonly root?: string
   /** The store behind the service, for reading backed-up bytes directly. */
   readonly store: BackupStore
 }

@@ -17,6 +17,8 @@ export interface PatchSummary {
 }
 
 export interface PatchesListing {
+  /** The backup root listed (`--dir`, `PATCH_BACKUP_DIR` or `~/.socket`). */
+  root?: string
   patches: PatchSummary[]
 }
 
@@ -78,5 +80,5 @@ export async function list(options: ListOptions, { backups }: CommandContext): P
       patches.push({ uuid, error: { code, message } })
     }
   }
-  return { patches }
+  return backups.root === undefined ? { patches } : { root: backups.root, patches }
 }

@@ -1,4 +1,5 @@
 import {
+  type PrunedPatch,
   type PruneOptions,
   type PruneResult,
   parseByteSize,
@@ -6,6 +7,7 @@ import {
 } from '@patch-backup/core'
 import { UsageError } from '../cli/usage-error.js'
 import type { CommandContext } from './context.js'
+import { summarize } from './list.js'
 
 export interface PruneCommandOptions {
   /** `--older-than 30d` */
@@ -19,7 +21,15 @@ export interface PruneCommandOptions {
   dryRun?: boolean
 }
 
-export type PruneCommandResult = PruneResult
+/** A patch pruned; `size` as `list` counts it, `bytes` what removing it frees. */
+export interface PrunedPatchSummary extends PrunedPatch {
+  /** Original bytes of the patch's files, summed: the SIZE `list` shows for it. */
+  size: number
+}
+
+export interface PruneCommandResult extends PruneResult {
+  removed: PrunedPatchSummary[]
+}
 
 /** A usage error (exit 2) whose usage line the entry point fills in. */
 const usage = (message: string) => new UsageError(message, '', '')
@@ -76,5 +86,13 @@ export async function prune(
   options: PruneCommandOptions,
   { backups }: CommandContext,
 ): Promise<PruneCommandResult> {
-  return backups.prune(pruneRules(options))
+  const rules = pruneRules(options)
+  // Read before the manifests go: each patch's size as `list` shows it, beside what it frees.
+  const sizes = new Map<string, number>()
+  for (const uuid of await backups.listAllPatches()) {
+    const manifest = await backups.getPatchMetadata(uuid).catch(() => undefined)
+    if (manifest) sizes.set(uuid, summarize(manifest).size)
+  }
+  const result = await backups.prune(rules)
+  return { ...result, removed: result.removed.map((p) => ({ ...p, size: sizes.get(p.uuid) ?? 0 })) }
 }

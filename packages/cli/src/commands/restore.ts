@@ -192,6 +192,7 @@ export async function restore(
       result.restored.push(...all.restored)
       errors.push(...all.errors)
       if (all.rolledBack) result.rolledBack = true
+      if (all.unchanged) result.unchanged = all.unchanged
     } else {
       const outcomes = await pMap(
         keys,

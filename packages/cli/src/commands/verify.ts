@@ -24,6 +24,13 @@ async function totals(backups: CommandBackups, uuid: string | undefined) {
   return { files, bytes }
 }
 
+const VERIFY_ADVICE =
+  /\s*(?:Nothing was written[;.]\s*)?(?:[Rr]un|[Tt]ry) 'patch-backup verify'[^.]*\./g
+
+export function withoutVerifyAdvice(message: string): string {
+  return message.replace(VERIFY_ADVICE, '').replace(/;$/, '.').trim()
+}
+
 /** Re-hashes every stored blob of one patch or all; reports each file that is corrupt or missing. */
 export async function verify(
   options: VerifyOptions,
@@ -38,5 +45,8 @@ export async function verify(
     progress?.stop()
   }
   if (uuid !== undefined && report.patches === 0) throw patchNotFound(uuid)
+  // The store's messages are written for a restore that met damaged bytes, and send the reader
+  // to `verify`: this is that, so the advice is left out.
+  for (const problem of report.problems) problem.message = withoutVerifyAdvice(problem.message)
   return report
 }

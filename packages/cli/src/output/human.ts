@@ -71,14 +71,41 @@ function failures(
 }
 
 function backup(d: BackupResult, s: Style): Rendered {
+  const kept = new Map((d.kept ?? []).map((k) => [k.path, k]))
   const rows = d.backedUp.map((path) => {
     const info = d.files[path]
-    return [path, formatBytes(info?.size ?? 0), s.dim(shortIntegrity(info?.integrity ?? ''))]
+    const k = kept.get(path)
+    const note = k
+      ? k.differs
+        ? s.yellow('kept the first backup; the file differs now')
+        : s.dim('already backed up')
+      : ''
+    return [path, formatBytes(info?.size ?? 0), s.dim(shortIntegrity(info?.integrity ?? '')), note]
   })
-  const head = `Backed up ${plural(d.backedUp.length, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})\n`
+  const fresh = d.backedUp.length - kept.size
+  const already = kept.size > 0 ? `; ${kept.size} already backed up, first backup kept` : ''
+  const dirs = d.directories ?? []
+  const from =
+    dirs.length === 0
+      ? ''
+      : ` from ${dirs.map((x) => `${x.path} (${plural(x.files, 'file')})`).join(', ')}`
+  const head = `Backed up ${plural(fresh, 'file')} under patch ${s.bold(d.uuid)} (${formatBytes(d.size)})${from}${already}\n`
+  const differs = [...kept.values()].filter((k) => k.differs)
+  const warning =
+    differs.length === 0
+      ? ''
+      : `${s.yellow('warning:')} ${differs.length === 1 ? `${differs[0]?.path} already had a backup in patch ${d.uuid}; it was kept (the first backup wins), and the file differs from it now` : `${differs.length} files already had a backup in patch ${d.uuid}; the first backups were kept, and the files differ from them now`}:\n${table(
+          differs.map((k) => [
+            k.path,
+            `kept ${shortIntegrity(k.backupIntegrity)}`,
+            `now ${k.currentIntegrity ? shortIntegrity(k.currentIntegrity) : 'unreadable'}`,
+          ]),
+          { indent: '  ' },
+        )}${s.dim('hint:')} that is right when the file was patched since its backup; to back up its current bytes instead, run the backup again with --overwrite.\n`
   return {
-    stdout: head + table(rows, { indent: '  ', right: [1] }),
-    stderr: failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
+    stdout: head + trimmed(table(rows, { indent: '  ', right: [1] })),
+    stderr:
+      warning + failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
   }
 }
 
@@ -134,7 +161,13 @@ function restore(d: RestoreResult, s: Style): Rendered {
         driftHint(d, s),
     }
   }
-  const head = `Restored ${plural(d.restored.length, 'file')} of patch ${s.bold(d.uuid)}${d.atomic ? ' (all or nothing)' : ''}\n`
+  const unchanged = new Set(d.unchanged ?? [])
+  const written = d.restored.length - unchanged.size
+  const already =
+    unchanged.size > 0
+      ? `; ${unchanged.size} already original, left as ${unchanged.size === 1 ? 'it was' : 'they were'}`
+      : ''
+  const head = `Restored ${plural(written, 'file')} of patch ${s.bold(d.uuid)}${d.atomic ? ' (all or nothing)' : ''}${already}\n`
   const undoHint =
     undoable && d.failed.length === 0
       ? s.dim(`'patch-backup undo ${d.uuid}' puts back what this restore replaced.\n`)
@@ -143,7 +176,10 @@ function restore(d: RestoreResult, s: Style): Rendered {
     stdout:
       head +
       table(
-        d.restored.map((p) => [s.green('restored'), p]),
+        d.restored.map((p) => [
+          unchanged.has(p) ? s.dim('already original') : s.green('restored'),
+          p,
+        ]),
         { indent: '  ' },
       ) +
       undoHint,
@@ -218,9 +254,15 @@ function recover(d: RecoverCommandResult, s: Style): Rendered {
 
 function list(d: ListResult, s: Style): Rendered {
   if ('patches' in d) {
-    if (d.patches.length === 0) return { stdout: 'No patches in this store.\n', stderr: '' }
+    if (d.patches.length === 0)
+      return {
+        stdout: d.root
+          ? `No patches in ${d.root} (another root? give --dir or set PATCH_BACKUP_DIR).\n`
+          : 'No patches in this store.\n',
+        stderr: '',
+      }
     const rows = [
-      ['PATCH', 'FILES', 'SIZE', 'PATCHED AT'].map((h) => s.dim(h)),
+      ['PATCH', 'FILES', 'ORIGINAL SIZE', 'PATCHED AT'].map((h) => s.dim(h)),
       ...d.patches.map((p) =>
         p.error
           ? [p.uuid, '-', '-', s.red(p.error.code)]
@@ -244,7 +286,7 @@ function list(d: ListResult, s: Style): Rendered {
   const size = d.files.reduce((sum, f) => sum + f.size, 0)
   const head = `Patch ${s.bold(d.uuid)}, patched at ${d.patchedAt}: ${plural(d.files.length, 'file')}, ${formatBytes(size)}\n`
   const rows = [
-    ['FILE', 'SIZE', 'BACKED UP AT'].map((h) => s.dim(h)),
+    ['FILE', 'ORIGINAL SIZE', 'BACKED UP AT'].map((h) => s.dim(h)),
     ...d.files.map((f) => [f.path, formatBytes(f.size), f.backedUpAt]),
   ]
   return { stdout: head + table(rows, { indent: '  ', right: [1] }), stderr: '' }
@@ -364,17 +406,18 @@ function prune(d: PruneCommandResult, s: Style): Rendered {
     : ''
   if (d.removed.length === 0) {
     return {
-      stdout: `Nothing to prune: ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.\n`,
+      stdout: `Nothing to prune: ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)} of distinct content) kept.\n`,
       stderr,
     }
   }
   const now = Date.now()
   const rows = [
-    ['PATCH', 'AGE', 'FILES', 'SIZE', 'REASON'].map((h) => s.dim(h)),
+    ['PATCH', 'AGE', 'FILES', 'ORIGINAL SIZE', 'FREES', 'REASON'].map((h) => s.dim(h)),
     ...d.removed.map((p) => [
       p.uuid,
       ageOf(p.patchedAt, now),
       String(p.files),
+      formatBytes(p.size),
       formatBytes(p.bytes),
       p.reason,
     ]),
@@ -385,8 +428,14 @@ function prune(d: PruneCommandResult, s: Style): Rendered {
     d.reclaimedStoredBytes !== d.reclaimedBytes
       ? ` (${formatBytes(d.reclaimedStoredBytes)} stored)`
       : ''
-  const total = `${d.dryRun ? 'Would reclaim' : 'Reclaimed'} ${s.bold(formatBytes(d.reclaimedBytes))}${stored}; ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)}) kept.${d.dryRun ? ' Nothing was removed.' : ''}\n`
-  return { stdout: head + table(rows, { indent: '  ', right: [1, 2, 3] }) + total, stderr }
+  const total = `${d.dryRun ? 'Would reclaim' : 'Reclaimed'} ${s.bold(formatBytes(d.reclaimedBytes))}${stored}; ${plural(d.remainingPatches, 'patch')} (${formatBytes(d.remainingBytes)} of distinct content) kept.${d.dryRun ? ' Nothing was removed.' : ''}\n`
+  const legend = s.dim(
+    'ORIGINAL SIZE: the bytes of its files, as list shows them; FREES: the bytes no patch that stays also holds.\n',
+  )
+  return {
+    stdout: head + table(rows, { indent: '  ', right: [1, 2, 3, 4] }) + total + legend,
+    stderr,
+  }
 }
 
 function key(d: KeyResult, _s: Style): Rendered {
@@ -398,7 +447,9 @@ function key(d: KeyResult, _s: Style): Rendered {
 
 function cleanup(d: CleanupResult, s: Style): Rendered {
   const removed = d.removed.map((u) => `Removed patch ${s.bold(u)}\n`).join('')
-  const missing = d.notFound.map((u) => `${s.red('error:')} no patch ${u} in this store\n`).join('')
+  const missing = d.notFound
+    .map((u) => `${s.red('error:')} Patch ${u} was removed meanwhile (by another process).\n`)
+    .join('')
   const errors = d.errors.map((e) => `${s.red('error:')} ${e.uuid}: ${e.message}\n`).join('')
   return { stdout: removed, stderr: missing + errors }
 }

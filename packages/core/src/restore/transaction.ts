@@ -19,6 +19,7 @@ import type {
   FileError,
   ManifestRepository,
   PatchManifest,
+  RestoreAllResult,
 } from '../types.js'
 import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
 import {
@@ -82,7 +83,7 @@ export function toFileError(filePath: string, error: unknown): FileError {
 function drifted(file: ProjectFile, entry: BackupInfo, current: CurrentFile): PatchBackupError {
   return new PatchBackupError(
     'DRIFTED',
-    `${file.key} changed since the patch: expected the patched bytes ${String(entry.patchedIntegrity)}, found ${current.integrity}. Someone else (a reinstall?) rewrote it. Restore with force to replace it anyway; its current bytes are kept as a snapshot you can undo to.`,
+    `${file.key} changed since the patch: expected the patched bytes ${String(entry.patchedIntegrity)}, found ${current.integrity}. Someone else (a reinstall?) rewrote it. Restore with --force (the option force: true) to replace it anyway; its current bytes are kept as a snapshot you can undo to.`,
     { path: file.key },
   )
 }
@@ -312,7 +313,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       failed: [] as string[],
       errors: [] as FileError[],
       rolledBack: false,
-    }
+    } as RestoreAllResult & { rolledBack: boolean }
     const fail = (errors: FileError[]) => {
       result.errors = errors.sort((a, b) => a.path.localeCompare(b.path))
       result.failed = result.errors.map((e) => e.path)
@@ -402,6 +403,8 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
     await setJournal(uuid, undefined, previousOf(journal))
     result.restored = keys
+    const unchanged = plan.filter((p) => p.state === 'original').map((p) => p.key)
+    if (unchanged.length > 0) result.unchanged = unchanged
     return result
   }
 
