@@ -34,5 +34,6 @@ export function lazyStore(
     },
     collectGarbage: async (options) =>
       (await real()).collectGarbage?.(options) ?? { removedBlobs: 0, freedBytes: 0 },
+    removeDeadScratch: async () => (await real()).removeDeadScratch?.() ?? 0,
   }
 }

@@ -59,6 +59,11 @@ export interface BackupStore {
   remove(key: string, opts?: RemoveOptions): Promise<boolean>
   /** Every key that starts with `prefix`. */
   keys?(prefix: string): AsyncIterable<string>
+  /**
+   * Removes the scratch files of writers that died mid-`put` (killed processes on this host). A
+   * restore calls it before it starts, so a killed restore's partial snapshots do not wait for gc.
+   */
+  removeDeadScratch?(): Promise<number>
   /** Frees bytes that no key references any more (left by crashes or overwrites), unless `stillNeeded` claims them. */
   collectGarbage?(opts?: {
     stillNeeded?: StillNeeded

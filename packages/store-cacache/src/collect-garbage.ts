@@ -2,10 +2,14 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { StillNeeded } from '@patch-backup/core'
 import { freeContentIfUnreferenced, listIndexEntries } from './content.js'
-import { CONTENT_DIR, contentPathFor, TMP_DIR } from './paths.js'
+import { CONTENT_DIR, contentPathFor, isDeadScratch, TMP_DIR } from './paths.js'
 
 export interface CollectGarbageOptions {
-  /** Scratch and trash files younger than this may belong to a call in progress. Default 1 hour. */
+  /**
+   * Scratch and trash files younger than this may belong to a call in progress. Default 5 minutes:
+   * a put rewrites its scratch file as bytes arrive, and the trash protocol takes milliseconds.
+   * Scratch files of writers that are gone are removed whatever their age.
+   */
   tmpMaxAgeMs?: number
   now?: () => number
   /** Asked before freeing content no index entry references: `true` keeps it (the service answers from its manifests). */
@@ -45,6 +49,18 @@ async function* contentFiles(
   }
 }
 
+/** Removes the scratch files of puts whose process is gone (killed mid-write). */
+export async function removeDeadScratch(cachePath: string): Promise<number> {
+  const tmp = join(cachePath, TMP_DIR)
+  let removed = 0
+  for (const name of await list(tmp)) {
+    if (!isDeadScratch(name)) continue
+    await rm(join(tmp, name), { force: true, recursive: true })
+    removed++
+  }
+  return removed
+}
+
 /**
  * Frees content no index entry references (left by overwrites, or by a crash between writing the
  * bytes and the entry) and clears old scratch files. A parked trash file whose content is still
@@ -73,12 +89,12 @@ export async function collectGarbage(
   }
 
   const now = options.now?.() ?? Date.now()
-  const maxAge = options.tmpMaxAgeMs ?? 60 * 60 * 1000
+  const maxAge = options.tmpMaxAgeMs ?? 5 * 60 * 1000
   const tmp = join(cachePath, TMP_DIR)
   for (const name of await list(tmp)) {
     const file = join(tmp, name)
     const info = await lstat(file).catch(() => undefined)
-    if (!info || now - info.mtimeMs < maxAge) continue
+    if (!info || (now - info.mtimeMs < maxAge && !isDeadScratch(name))) continue
     const trash = TRASH.exec(name)
     if (trash) {
       const integrity = integrityOf(trash[1] as string, trash[2] as string)

@@ -61,7 +61,24 @@ export function indexPathFor(cachePath: string, key: string): string {
 
 /** A fresh, unique scratch file name under `<cache>/tmp/`. */
 export function tmpPathFor(cachePath: string): string {
-  return join(cachePath, TMP_DIR, `${TMP_PREFIX}${randomUUID()}`)
+  return join(cachePath, TMP_DIR, `${TMP_PREFIX}${process.pid}-${randomUUID()}`)
+}
+
+const SCRATCH = /^patch-backup-tmp-(\d+)-/
+
+/**
+ * Whether the scratch file `name` (in `<cache>/tmp/`) was left by a process of this host that is
+ * gone: a put killed mid-write. Names without a pid (older versions) are judged by age instead.
+ */
+export function isDeadScratch(name: string): boolean {
+  const pid = Number(SCRATCH.exec(name)?.[1])
+  if (!pid || pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
 }
 
 /** The name every trash file of `integrity` starts with (inside `<cache>/tmp/`). */

@@ -13,7 +13,7 @@ import {
   VerifyingStream,
 } from '@patch-backup/core'
 import cacache from 'cacache'
-import { type CollectGarbageResult, collectGarbage } from './collect-garbage.js'
+import { type CollectGarbageResult, collectGarbage, removeDeadScratch } from './collect-garbage.js'
 import {
   contentExists,
   ensureContent,
@@ -41,6 +41,7 @@ export interface CacacheStore extends BackupStore {
   openKey(key: string): Promise<Readable | undefined>
   /** Frees unreferenced content and clears scratch files older than an hour (see collect-garbage.ts). */
   collectGarbage(opts?: { stillNeeded?: StillNeeded }): Promise<CollectGarbageResult>
+  removeDeadScratch(): Promise<number>
 }
 
 // `@types/cacache` leaves out rm.entry's options; cacache 20 takes `{ removeFully }`.
@@ -237,5 +238,6 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     remove: (key, opts) => perKey.run(key, () => remove(key, opts)),
     keys,
     collectGarbage: (opts) => collectGarbage(cachePath, { stillNeeded: opts?.stillNeeded }),
+    removeDeadScratch: () => removeDeadScratch(cachePath),
   }
 }

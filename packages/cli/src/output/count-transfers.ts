@@ -43,9 +43,11 @@ export function countTransfers(store: BackupStore, sink: ProgressSink): BackupSt
     has: (key) => store.has(key),
     remove: (key, opts) => store.remove(key, opts),
   }
-  const { keys, collectGarbage, openKey } = store
+  const { keys, collectGarbage, openKey, removeDeadScratch } = store
   if (openKey) counted.openKey = (key) => openKey.call(store, key)
   if (keys) counted.keys = (prefix) => keys.call(store, prefix)
-  if (collectGarbage) counted.collectGarbage = () => collectGarbage.call(store)
+  // `opts` carries gc's `stillNeeded`: dropping it would let gc free bytes a manifest records.
+  if (collectGarbage) counted.collectGarbage = (opts) => collectGarbage.call(store, opts)
+  if (removeDeadScratch) counted.removeDeadScratch = () => removeDeadScratch.call(store)
   return counted
 }

@@ -174,6 +174,7 @@ export function createLayeredStore(spec: LayerSpec): LayeredStore {
     const collect = inner.collectGarbage.bind(inner)
     store.collectGarbage = (opts) => collect(opts)
   }
+  if (inner.removeDeadScratch) store.removeDeadScratch = inner.removeDeadScratch.bind(inner)
   return store
 }
 

@@ -1,5 +1,6 @@
 import { backupKey, snapshotKey } from '../store-keys/layout.js'
 import type { PatchManifest } from '../types.js'
+import { isDeadProcess } from './safe-target.js'
 
 /** What a file held before a restore replaced it; `null` when there was no file. */
 export interface Snapshot {
@@ -8,6 +9,8 @@ export interface Snapshot {
   mode: number
   /** The store key holding these bytes (older manifests: `snapshotKey(uuid, path)`). */
   key?: string
+  /** The target was this symlink (kept as a link, never read through; no bytes stored). */
+  symlink?: string
 }
 
 export interface JournalFile {
@@ -60,10 +63,12 @@ export function storeKeysOf(uuid: string, manifest: PatchManifest | undefined): 
   const keys = Object.keys(manifest.files).map((path) => backupKey(uuid, path))
   const snapshots = new Set<string>()
   for (const [path, snapshot] of Object.entries(lastRestoreOf(manifest)?.files ?? {})) {
-    if (snapshot) snapshots.add(snapshotStoreKey(uuid, path, snapshot))
+    if (snapshot && snapshot.symlink === undefined)
+      snapshots.add(snapshotStoreKey(uuid, path, snapshot))
   }
   for (const [path, file] of Object.entries(journalOf(manifest)?.files ?? {})) {
-    if (file.previous) snapshots.add(snapshotStoreKey(uuid, path, file.previous))
+    if (file.previous && file.previous.symlink === undefined)
+      snapshots.add(snapshotStoreKey(uuid, path, file.previous))
   }
   keys.push(...snapshots)
   return keys
@@ -82,11 +87,5 @@ export function isAbandoned(journal: RestoreJournal, host: string, nowMs: number
   const owner = journal.owner
   if (!owner) return true
   if (owner.host !== host) return nowMs - Date.parse(journal.startedAt) > 10 * 60 * 1000
-  if (owner.pid === process.pid) return true
-  try {
-    process.kill(owner.pid, 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
+  return owner.pid === process.pid || isDeadProcess(owner.pid)
 }

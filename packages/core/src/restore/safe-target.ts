@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises'
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  symlink,
+} from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -44,6 +55,24 @@ export async function ensureParentInside(
   }
 }
 
+/**
+ * Refuses to act on `target` unless its directory, resolved now (after every symlink), is inside
+ * `realRoot`. Undo and recovery call it at the moment they delete, rename or write, because the
+ * project may have changed since the restore they finish (a directory became a symlink, a journal
+ * was edited). Resolves `false` when the directory is gone: there is nothing there to touch.
+ */
+export async function assertDirectoryInsideNow(realRoot: string, target: string): Promise<boolean> {
+  let resolved: string
+  try {
+    resolved = await realpath(path.dirname(target))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+  if (!isInside(realRoot, resolved)) throw outside(target, path.dirname(target), realRoot)
+  return true
+}
+
 /** Refuses a source file whose real location (after symlinks) is outside the project. */
 export async function assertSourceInside(realRoot: string, source: string): Promise<void> {
   const resolved = await realpath(source)
@@ -56,6 +85,48 @@ async function currentMode(target: string): Promise<number | undefined> {
   } catch {
     return undefined
   }
+}
+
+// Temp files beside targets carry their writer's pid, so a later call can tell a dead writer's.
+const TEMP = /^\.pb-(\d+)-[0-9a-f]{16}\.tmp$/
+
+function tempName(): string {
+  return `.pb-${process.pid}-${randomBytes(8).toString('hex')}.tmp`
+}
+
+/** Whether process `pid` of this host is gone (so a temp file it left is garbage). */
+export function isDeadProcess(pid: number): boolean {
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/**
+ * Removes the temp files that restores killed mid-write left in `dirs` (beside their targets).
+ * Only those of processes that are gone: a live restore's temp is about to be renamed.
+ */
+export async function removeDeadTemps(realRoot: string, dirs: Iterable<string>): Promise<number> {
+  let removed = 0
+  for (const dir of dirs) {
+    let names: string[]
+    try {
+      if (!isInside(realRoot, await realpath(dir))) continue
+      names = await readdir(dir)
+    } catch {
+      continue // gone or unreadable: nothing of ours to remove
+    }
+    for (const name of names) {
+      const pid = TEMP.exec(name)?.[1]
+      if (pid === undefined || !isDeadProcess(Number(pid))) continue
+      await rm(path.join(dir, name), { force: true }).catch(() => {})
+      removed++
+    }
+  }
+  return removed
 }
 
 /** Bytes queued for the disk before the source is paused: lets reading, hashing and writing overlap. */
@@ -90,6 +161,18 @@ export async function writeNewFile(
   }
 }
 
+/** Makes `target` the symlink `link` (temp + rename: whatever is there is replaced, not followed). */
+export async function replaceWithSymlink(target: string, link: string): Promise<void> {
+  const temp = path.join(path.dirname(target), tempName())
+  await symlink(link, temp)
+  try {
+    await rename(temp, target)
+  } catch (error) {
+    await rm(temp, { force: true })
+    throw error
+  }
+}
+
 /**
  * Writes the bytes to a temp file beside `target`, then renames it over the target. The target
  * is never half-written, and a symlink or hardlink at the target is replaced, not written through.
@@ -100,7 +183,7 @@ export async function writeAtomically(
   mode?: number,
   through: Transform[] = [],
 ): Promise<void> {
-  const temp = path.join(path.dirname(target), `.pb-${randomBytes(8).toString('hex')}.tmp`)
+  const temp = path.join(path.dirname(target), tempName())
   const finalMode = mode ?? (await currentMode(target)) ?? 0o644
   await writeNewFile(temp, openSource, finalMode, through)
   try {

@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { readlink, rename, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -32,7 +32,14 @@ import {
   snapshotStoreKey,
   withoutJournal,
 } from './journal.js'
-import { ensureParentInside, writeAtomically, writeNewFile } from './safe-target.js'
+import {
+  assertDirectoryInsideNow,
+  ensureParentInside,
+  removeDeadTemps,
+  replaceWithSymlink,
+  writeAtomically,
+  writeNewFile,
+} from './safe-target.js'
 
 export interface RestoreOptions {
   /** Restore a `drifted` file anyway; its current bytes are kept as a snapshot first. */
@@ -71,7 +78,12 @@ export interface RestoreDeps {
   realRoot: () => Promise<string>
   now: () => Date
   concurrency: number
+  /** Give restored files the setuid, setgid and sticky bits their recorded mode has. Default: never. */
+  allowSpecialModeBits?: boolean
 }
+
+/** Permission bits only: a manifest (which anyone who can write the root may edit) never makes a setuid file. */
+const PERMISSION_BITS = 0o777
 
 export function toFileError(filePath: string, error: unknown): FileError {
   if (error instanceof PatchBackupError)
@@ -136,7 +148,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     blob: Snapshot | BackupInfo,
     temp?: string,
   ): Promise<void> {
-    const mode = blob.mode as number | undefined
+    const recorded = blob.mode as number | undefined
+    const mode =
+      recorded === undefined || deps.allowSpecialModeBits ? recorded : recorded & PERMISSION_BITS
     const openSource = () => openBlob(storeKey, file, blob.integrity)
     // Hashing bytes the store has just verified again cost a fifth of a large restore's time;
     // counting them is free, and stops a blob that runs past its size before it fills the disk.
@@ -186,6 +200,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     restoreId: string,
   ): Promise<Snapshot> {
     const key = snapshotKey(uuid, file.key, restoreId)
+    // A symlink is kept as the link it is: reading through it would copy bytes from wherever it
+    // points (maybe outside the project) into the project on undo.
+    const link = await readlink(file.absolute).catch(() => undefined)
+    if (link !== undefined) return { integrity: '', size: 0, mode: current.mode, symlink: link }
     try {
       const stored = await store.put(key, createReadStream(file.absolute))
       return { integrity: stored.integrity, size: stored.size, mode: current.mode, key }
@@ -194,10 +212,30 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
   }
 
+  /**
+   * Before a restore, undo or recovery of a patch: removes what a restore killed mid-write left,
+   * temp files beside the targets and scratch files in the store (only those of dead processes).
+   */
+  async function removeLeftovers(manifest: PatchManifest): Promise<void> {
+    const dirs = new Set(
+      Object.keys(manifest.files).map((key) => path.dirname(fileOf(key).absolute)),
+    )
+    await removeDeadTemps(await deps.realRoot(), dirs)
+    await store.removeDeadScratch?.().catch(() => 0)
+  }
+
+  /** Puts back what a restore replaced, checking where the target resolves to at this moment. */
   async function putBack(uuid: string, key: string, previous: Snapshot | null): Promise<void> {
     const file = fileOf(key)
-    if (previous === null) await rm(file.absolute, { force: true })
-    else await writeFromStore(snapshotStoreKey(uuid, key, previous), file, previous)
+    const realRoot = await deps.realRoot()
+    if (previous === null) {
+      if (await assertDirectoryInsideNow(realRoot, file.absolute))
+        await rm(file.absolute, { force: true })
+    } else if (previous.symlink !== undefined) {
+      await ensureParentInside(root, realRoot, file.absolute)
+      await assertDirectoryInsideNow(realRoot, file.absolute)
+      await replaceWithSymlink(file.absolute, previous.symlink)
+    } else await writeFromStore(snapshotStoreKey(uuid, key, previous), file, previous)
   }
 
   /** Sets what `undo` puts back, leaving any journal of a restore in flight as it is. */
@@ -251,6 +289,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       } catch (error) {
         throw unwritable(fileOf(key), error)
       }
+    }
+    const realRoot = await deps.realRoot()
+    // A journal names its paths; where they lead is checked now, before anything is touched.
+    for (const [key, f] of entries) {
+      await settle(key, async () => {
+        await assertDirectoryInsideNow(realRoot, tempOf(f.temp))
+        await assertDirectoryInsideNow(realRoot, fileOf(key).absolute)
+      })
     }
     if (journal.phase === 'committing') {
       for (const [key, f] of entries) {
@@ -494,5 +540,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     )
   }
 
-  return { recover, restoreOne, rememberSnapshots, restoreAtomic, undo, recordPatched, status }
+  return {
+    recover,
+    restoreOne,
+    rememberSnapshots,
+    restoreAtomic,
+    undo,
+    recordPatched,
+    status,
+    removeLeftovers,
+  }
 }

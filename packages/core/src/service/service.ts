@@ -53,6 +53,11 @@ export interface PatchBackupsOptions {
   limits?: StorageLimits
   /** Automatic retention: this prune policy runs after backups, at most once per `intervalMs`. */
   retention?: RetentionPolicy
+  /**
+   * Give restored files the setuid, setgid and sticky bits their recorded mode has. Default false:
+   * a manifest anyone who can write the backup root may edit never makes a setuid file.
+   */
+  allowSpecialModeBits?: boolean
 }
 
 export interface PatchBackups extends Maintenance {
@@ -253,6 +258,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     realRoot,
     now,
     concurrency,
+    allowSpecialModeBits: options.allowSpecialModeBits === true,
   })
 
   /** The manifest, after finishing or undoing any restore a crash left in flight. */
@@ -363,8 +369,10 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
       const file = resolveProjectFile(root, filePath)
-      const entry = (await settledManifest(id))?.files[file.key]
-      if (!entry) return false
+      const manifest = await settledManifest(id)
+      const entry = manifest?.files[file.key]
+      if (!manifest || !entry) return false
+      await transactions.removeLeftovers(manifest)
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
       if (snapshot) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
       return true
@@ -375,6 +383,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const result: RestoreAllResult = { restored: [], failed: [], errors: [] }
       const manifest = await settledManifest(id)
       if (!manifest) return result
+      await transactions.removeLeftovers(manifest)
       if (opts.atomic)
         return patchQueue.run(id, () => transactions.restoreAtomic(id, manifest, opts))
       const keys = Object.keys(manifest.files).sort()
@@ -427,7 +436,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async undoRestore(uuid) {
       const id = parseUuid(uuid)
-      await settledManifest(id)
+      const manifest = await settledManifest(id)
+      if (manifest) await transactions.removeLeftovers(manifest)
       return patchQueue.run(id, async () => {
         const { done, failed, errors } = await transactions.undo(id)
         return { undone: done, failed, errors }
@@ -436,7 +446,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async recover(uuid) {
       const id = parseUuid(uuid)
-      return patchQueue.run(id, () => transactions.recover(id, undefined, true))
+      return patchQueue.run(id, async () => {
+        const manifest = await readManifest(id)
+        const result = await transactions.recover(id, manifest, true)
+        if (manifest) await transactions.removeLeftovers(manifest)
+        return result
+      })
     },
 
     async listBackups(uuid) {
