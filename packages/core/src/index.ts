@@ -88,6 +88,7 @@ export {
   hashCurrentFile,
 } from './restore/file-state.js'
 export type { LastRestore, RestoreJournal, Snapshot } from './restore/journal.js'
+export { isDeadProcess } from './restore/safe-target.js'
 export type {
   FileStatus,
   RecoverResult,

@@ -18,6 +18,7 @@ import {
   MIN_LOCK_STALE_MS,
 } from './lock.js'
 import {
+  isDeadTempFile,
   lockFileName,
   manifestFileName,
   readManifest,
@@ -204,6 +205,8 @@ export function createJsonManifestRepository(
       for (const name of names) {
         const uuid = uuidOfFileName(name)
         if (uuid !== undefined) uuids.push(uuid)
+        // Listing already paid for the directory read: a killed write's temp file goes now.
+        else if (isDeadTempFile(name)) await unlink(join(dir, name)).catch(() => {})
       }
       return uuids.sort()
     },

@@ -1,6 +1,11 @@
 import { readFile as readFileCallback } from 'node:fs'
 import { promisify } from 'node:util'
-import { isValidUuid, PatchBackupError, type PatchManifest } from '@patch-backup/core'
+import {
+  isDeadProcess,
+  isValidUuid,
+  PatchBackupError,
+  type PatchManifest,
+} from '@patch-backup/core'
 
 // The callback API costs fewer thread-pool round trips than fs/promises' chunked readFile.
 const readFile = promisify(readFileCallback)
@@ -23,6 +28,14 @@ export function lockFileName(uuid: string): string {
  */
 export function tempFileName(uuid: string): string {
   return `.${uuid}${MANIFEST_SUFFIX}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`
+}
+
+const TEMP = /^\..+\.json\.(\d+)\.[0-9a-z]+\.tmp$/
+
+/** Whether a directory entry is the temp file of a manifest write whose process is gone (killed mid-write). */
+export function isDeadTempFile(name: string): boolean {
+  const pid = Number(TEMP.exec(name)?.[1])
+  return pid > 0 && isDeadProcess(pid)
 }
 
 /** The uuid a directory entry is the manifest of, or `undefined` for anything else. */

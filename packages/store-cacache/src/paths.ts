@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import { isDeadProcess } from '@patch-backup/core'
 import ssri from 'ssri'
 
 /** cacache's content format version: content lives under `content-v2/<algorithm>/`. */
@@ -72,13 +73,7 @@ const SCRATCH = /^patch-backup-tmp-(\d+)-/
  */
 export function isDeadScratch(name: string): boolean {
   const pid = Number(SCRATCH.exec(name)?.[1])
-  if (!pid || pid === process.pid) return false
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
+  return pid > 0 && isDeadProcess(pid)
 }
 
 /** The name every trash file of `integrity` starts with (inside `<cache>/tmp/`). */

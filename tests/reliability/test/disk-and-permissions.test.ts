@@ -124,10 +124,11 @@ describe('read-only directories', () => {
           { uid: NOBODY, gid: NOBODY },
         )
         const [newFile, newPatch, overwrite, cleanup, restore, list, verify] = results
-        // Root owns the store; to this user it is read-only.
-        expectExplained(newFile, ['STORE_ERROR'], ws.cachePath)
-        expectExplained(newPatch, ['STORE_ERROR'], ws.cachePath)
-        expectExplained(overwrite, ['STORE_ERROR'], ws.cachePath)
+        // Root owns the store; to this user it is read-only. A backup takes the patch's lock (in
+        // the manifests directory) before it writes the store, so that is what it cannot do first.
+        expectExplained(newFile, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
+        expectExplained(newPatch, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
+        expectExplained(overwrite, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
         expectExplained(cleanup, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
         expect(restore).toEqual({ ok: true, value: true })
         expect(list?.value).toEqual(['p'])
@@ -164,7 +165,7 @@ describe('read-only directories', () => {
           },
         )
         const [create, cleanup, restore, verify] = results
-        expectExplained(create, ['STORE_ERROR'], ws.cachePath)
+        expectExplained(create, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
         expect(create?.error?.message).toContain('EROFS')
         expectExplained(cleanup, ['MANIFEST_UNWRITABLE'], ws.manifestsDir)
         expectExplained(restore, ['TARGET_UNWRITABLE'], A)

@@ -9,7 +9,12 @@ import { VerifyingStream } from '../integrity.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import { lockPatch } from '../patch-lock.js'
 import { storeKeysOf } from '../restore/journal.js'
-import { BACKUP_KEY_PREFIX, backupKey, patchKeyPrefix } from '../store-keys/layout.js'
+import {
+  BACKUP_KEY_PREFIX,
+  backupKey,
+  isYoungSnapshot,
+  patchKeyPrefix,
+} from '../store-keys/layout.js'
 import { isLivePin, pinsOf } from '../store-keys/pins.js'
 import type {
   BackupInfo,
@@ -209,6 +214,8 @@ export function createMaintenance({
                 for (const key of keys) {
                   if (storeKeysOf(uuid, manifest).includes(key)) continue
                   if (isLivePin(uuid, manifest, key)) continue
+                  // A restore stores its snapshots before its manifest write records them.
+                  if (isYoungSnapshot(key, Date.now())) continue
                   // A store that can collect garbage frees (and counts) the bytes below, in one pass.
                   if (await store.remove(key, { freeContent: !store.collectGarbage, stillNeeded }))
                     removed++

@@ -94,7 +94,10 @@ function tempName(): string {
   return `.pb-${process.pid}-${randomBytes(8).toString('hex')}.tmp`
 }
 
-/** Whether process `pid` of this host is gone (so a temp file it left is garbage). */
+/**
+ * Whether process `pid` of this host is gone, so a temp file named for it is garbage. This process
+ * is never gone; a pid the OS reused reads as alive, which only keeps a temp file longer.
+ */
 export function isDeadProcess(pid: number): boolean {
   if (pid === process.pid) return false
   try {

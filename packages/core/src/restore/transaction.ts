@@ -1,7 +1,6 @@
 // Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
 // Restore never writes outside the project root and never frees stored bytes (it adds snapshots).
 
-import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readlink, rename, rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -11,7 +10,7 @@ import pMap from 'p-map'
 import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
 import { type ProjectFile, resolveProjectFile } from '../file-path.js'
 import { SizeCapStream, VerifyingStream } from '../integrity.js'
-import { backupKey, snapshotKey } from '../store-keys/layout.js'
+import { backupKey, newRestoreId, snapshotKey } from '../store-keys/layout.js'
 import { pinsOf } from '../store-keys/pins.js'
 import type {
   BackupInfo,
@@ -335,7 +334,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     if (state === 'original') return { outcome: 'unchanged' }
     if (state === 'drifted' && current) {
       if (!options.force) throw drifted(file, entry, current)
-      const kept = await snapshot(uuid, file, current, randomBytes(6).toString('hex'))
+      const kept = await snapshot(uuid, file, current, newRestoreId(now().getTime()))
       await writeBackup(uuid, file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
@@ -386,7 +385,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const work = plan.filter((p) => p.state !== 'original')
 
     // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
-    const id = randomBytes(6).toString('hex')
+    const id = newRestoreId(now().getTime())
     const journal: RestoreJournal = {
       id,
       phase: 'staging',
