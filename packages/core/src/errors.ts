@@ -13,6 +13,7 @@ export type PatchBackupErrorCode =
   | 'INVALID_MANIFEST'
   | 'LOCK_TIMEOUT'
   | 'LOCK_COMPROMISED'
+  | 'PATCH_BUSY'
   | 'STORE_ERROR'
   | 'DRIFTED'
   | 'RESTORE_IN_PROGRESS'

@@ -1,4 +1,4 @@
-import type { ManifestRepository, ManifestTransaction } from './types.js'
+import type { ManifestRepository, ManifestTransaction, WithLockOptions } from './types.js'
 
 /**
  * Runs `task` under the patch's cross-process lock (`ManifestRepository.withLock`). A repository
@@ -9,8 +9,9 @@ export function lockPatch<T>(
   manifests: ManifestRepository,
   uuid: string,
   task: (tx: ManifestTransaction) => Promise<T>,
+  options?: WithLockOptions,
 ): Promise<T> {
-  if (manifests.withLock) return manifests.withLock(uuid, task)
+  if (manifests.withLock) return manifests.withLock(uuid, task, options)
   return (async () => {
     let current = await manifests.get(uuid)
     return task({
@@ -21,6 +22,7 @@ export function lockPatch<T>(
         current = await manifests.update(uuid, fn)
         return current
       },
+      async verify() {},
     })
   })()
 }

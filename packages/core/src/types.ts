@@ -101,7 +101,20 @@ export interface ManifestRepository {
    * result (see docs/reliability.md). `task` must not call `update` or `withLock` on the same uuid.
    * A repository that cannot lock across processes leaves it out; the service then uses `update`.
    */
-  withLock?<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
+  withLock?<T>(
+    uuid: string,
+    task: (tx: ManifestTransaction) => Promise<T>,
+    options?: WithLockOptions,
+  ): Promise<T>
+}
+
+export interface WithLockOptions {
+  /**
+   * Do not wait: reject with `PATCH_BUSY` at once if the lock is held (here or in another
+   * process). Maintenance that runs inside another patch's lock (quota pruning) uses it, so two
+   * processes never wait on each other's locks crosswise.
+   */
+  ifFree?: boolean
 }
 
 /** The manifest of one patch, held under its lock (see `ManifestRepository.withLock`). */
@@ -110,6 +123,11 @@ export interface ManifestTransaction {
   readonly current: PatchManifest | undefined
   /** Writes `fn(current)` (`undefined` deletes the manifest) and resolves what was written. */
   update(fn: ManifestUpdater): Promise<PatchManifest | undefined>
+  /**
+   * Rejects (`LOCK_COMPROMISED`) if the lock was lost meanwhile: this process stalled past the
+   * lock's lease and another took it over. The service calls it before each key it removes.
+   */
+  verify(): Promise<void>
 }
 
 export interface FileError {

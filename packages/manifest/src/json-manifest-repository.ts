@@ -8,6 +8,7 @@ import {
   PatchBackupError,
   type PatchManifest,
   parseUuid,
+  type WithLockOptions,
 } from '@patch-backup/core'
 import { unwritable, writeFileAtomic } from './atomic-write.js'
 import {
@@ -40,7 +41,11 @@ export interface JsonManifestRepositoryOptions {
 }
 
 export interface JsonManifestRepository extends ManifestRepository {
-  withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
+  withLock<T>(
+    uuid: string,
+    task: (tx: ManifestTransaction) => Promise<T>,
+    options?: WithLockOptions,
+  ): Promise<T>
   /** The absolute manifests directory. */
   readonly dir: string
   /** Where the manifest of `uuid` lives (whether or not it exists). */
@@ -89,12 +94,16 @@ export function createJsonManifestRepository(
    * it is missing, so the common path costs no extra syscall; `undefined` when it is missing
    * and `createDir` is false (nothing to delete).
    */
-  async function lock(uuid: string, createDir: boolean): Promise<HeldLock | undefined> {
+  async function lock(
+    uuid: string,
+    createDir: boolean,
+    wait = true,
+  ): Promise<HeldLock | undefined> {
     const request = {
       target: manifestPath(uuid),
       lockPath: lockPath(uuid),
       staleMs,
-      timeoutMs,
+      timeoutMs: wait ? timeoutMs : 0,
     }
     try {
       return await acquireLock(request)
@@ -121,8 +130,15 @@ export function createJsonManifestRepository(
     createDir: boolean,
     missing: T,
     task: (held: HeldLock) => Promise<T>,
+    wait = true,
   ): Promise<T> {
-    const held = await lock(uuid, createDir)
+    let held: HeldLock | undefined
+    try {
+      held = await lock(uuid, createDir, wait)
+    } catch (error) {
+      if (!wait && (error as PatchBackupError).code === 'LOCK_TIMEOUT') throw busy(uuid)
+      throw error
+    }
     if (held === undefined) return missing
     try {
       return await task(held)
@@ -142,34 +158,46 @@ export function createJsonManifestRepository(
       return readManifest(manifestPath(id), id)
     },
 
-    async withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T> {
+    async withLock<T>(
+      uuid: string,
+      task: (tx: ManifestTransaction) => Promise<T>,
+      options: WithLockOptions = {},
+    ): Promise<T> {
       const id = parseUuid(uuid)
       const path = manifestPath(id)
+      if (options.ifFree && queue.has(path)) throw busy(id)
       return queue.run(path, () =>
-        locked(id, true, undefined as T, async (held) => {
-          // A corrupt file throws here: nothing may overwrite what it could not see.
-          let current = await readManifest(path, id)
-          return task({
-            get current() {
-              return current
-            },
-            async update(fn) {
-              const next = fn(current)
-              if (next === current) return current
-              if (next === undefined) {
-                await held.verify()
-                await removeFile(path)
-                current = undefined
-                return undefined
-              }
-              const text = serializeManifest(next, id, path)
-              await writeFileAtomic(dir, id, path, text, () => held.verify())
-              // What `get` would return now, and an object the caller does not share with fn.
-              current = JSON.parse(text) as PatchManifest
-              return current
-            },
-          })
-        }),
+        locked(
+          id,
+          true,
+          undefined as T,
+          async (held) => {
+            // A corrupt file throws here: nothing may overwrite what it could not see.
+            let current = await readManifest(path, id)
+            return task({
+              get current() {
+                return current
+              },
+              async update(fn) {
+                const next = fn(current)
+                if (next === current) return current
+                if (next === undefined) {
+                  await held.verify()
+                  await removeFile(path)
+                  current = undefined
+                  return undefined
+                }
+                const text = serializeManifest(next, id, path)
+                await writeFileAtomic(dir, id, path, text, () => held.verify())
+                // What `get` would return now, and an object the caller does not share with fn.
+                current = JSON.parse(text) as PatchManifest
+                return current
+              },
+              verify: () => held.verify(),
+            })
+          },
+          !options.ifFree,
+        ),
       )
     },
 
@@ -212,6 +240,13 @@ export function createJsonManifestRepository(
     },
   }
   return repository
+}
+
+function busy(uuid: string): PatchBackupError {
+  return new PatchBackupError(
+    'PATCH_BUSY',
+    `Patch ${uuid} is being written by another call; it was left alone. Retry when it is done.`,
+  )
 }
 
 /** Deletes a manifest; `false` when there was none. */

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { StillNeeded } from '@patch-backup/core'
-import { freeContentIfUnreferenced, listIndexEntries } from './content.js'
+import { freeContentIfUnreferenced, isContentReferenced, listIndexEntries } from './content.js'
 import { CONTENT_DIR, contentPathFor, isDeadScratch, TMP_DIR } from './paths.js'
 
 export interface CollectGarbageOptions {
@@ -94,12 +94,19 @@ export async function collectGarbage(
   for (const name of await list(tmp)) {
     const file = join(tmp, name)
     const info = await lstat(file).catch(() => undefined)
-    if (!info || (now - info.mtimeMs < maxAge && !isDeadScratch(name))) continue
+    // A parked trash file keeps its content's old mtime (rename does not change it); the rename
+    // sets its ctime, which says when a remover parked it.
+    const age = info ? now - Math.max(info.mtimeMs, info.ctimeMs) : 0
+    if (!info || (age < maxAge && !isDeadScratch(name))) continue
     const trash = TRASH.exec(name)
     if (trash) {
       const integrity = integrityOf(trash[1] as string, trash[2] as string)
       const target = contentPathFor(cachePath, integrity)
-      const needed = referenced.has(target) || (await options.stillNeeded?.(integrity)) === true
+      // Asked now, not from the index read at the start: a put may have referenced it since.
+      const needed =
+        referenced.has(target) ||
+        (await isContentReferenced(cachePath, integrity).catch(() => true)) ||
+        (await options.stillNeeded?.(integrity)) === true
       if (needed && !(await lstat(target).catch(() => undefined))) {
         await mkdir(dirname(target), { recursive: true })
         await rename(file, target)

@@ -1,5 +1,6 @@
-import { writeFile } from 'node:fs/promises'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { type Child, spawnChild } from './support/child.js'
 import {
@@ -162,6 +163,46 @@ describe('maintenance racing backups in other processes', () => {
       await backups.createBackup('p', 'lib/f0.js')
       await writeFile(path.join(ws.project, 'lib/f0.js'), 'patched')
       expect(await backups.restoreBackup('p', 'lib/f0.js')).toBe(true)
+    } finally {
+      await ws.dispose()
+    }
+  })
+
+  it('a cleanup stalled past its lock lease removes nothing a backup recorded meanwhile', async () => {
+    const ws = await createWorkspace('race-stall')
+    try {
+      const lockStaleMs = 2_000
+      const { backups, manifests } = openStack(ws, { lockStaleMs })
+      const files = Array.from({ length: 1500 }, (_, i) => `lib/f${i}.js`)
+      for (const file of files) {
+        await mkdir(path.dirname(path.join(ws.project, file)), { recursive: true })
+        await writeFile(path.join(ws.project, file), `original ${file}`)
+      }
+      await backups.createBackups('p', files)
+      const cleanup = race(ws, 'cleanup-once', { uuid: 'p', lockStaleMs })
+      await cleanup.waitFor((m) => m.started === 'p')
+      // Stop it (Ctrl-Z, SIGSTOP) once it has removed the manifest and is freeing the keys.
+      const manifest = manifests.manifestPath('p')
+      while (
+        await stat(manifest).then(
+          () => true,
+          () => false,
+        )
+      )
+        await sleep(1)
+      cleanup.child.kill('SIGSTOP')
+      await sleep(lockStaleMs + 500)
+      // Its lock is stale now: a backup takes it over and records files it has yet to free.
+      const late = files.slice(-20)
+      for (const file of late) {
+        await writeFile(path.join(ws.project, file), `backed up again ${file}`)
+        await backups.createBackup('p', file)
+      }
+      cleanup.child.kill('SIGCONT')
+      await cleanup.exited
+      const report = await backups.verify('p')
+      expect(report.problems).toEqual([])
+      expect(report.ok).toBe(late.length)
     } finally {
       await ws.dispose()
     }

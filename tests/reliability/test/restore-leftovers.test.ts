@@ -107,6 +107,58 @@ describe('undo and recover act only inside the project', () => {
     })
   }
 
+  it('recover refuses a journal whose temp is not a restore temp beside its target', async () => {
+    const ws = await createWorkspace('recover-temp')
+    try {
+      const { backups, manifests } = openStack(ws)
+      await put(ws, 'lib/x.js', 'original')
+      await put(ws, 'package.json', '{"name":"mine"}')
+      await backups.createBackup('p', 'lib/x.js')
+      await manifests.update('p', (m) =>
+        m
+          ? {
+              ...m,
+              restoreJournal: {
+                id: 'feed',
+                phase: 'committing',
+                startedAt: new Date().toISOString(),
+                owner: { pid: 999_999_999, host: os.hostname() },
+                files: { 'lib/x.js': { temp: 'package.json', previous: null } },
+              },
+            }
+          : m,
+      )
+      await expect(backups.recover('p')).rejects.toMatchObject({ code: 'INVALID_PATH' })
+      await expect(readFile(path.join(ws.project, 'package.json'), 'utf8')).resolves.toBe(
+        '{"name":"mine"}',
+      )
+      await expect(readFile(path.join(ws.project, 'lib/x.js'), 'utf8')).resolves.toBe('original')
+    } finally {
+      await ws.dispose()
+    }
+  })
+
+  it('one entry that resolves outside the project blocks no restore of the others', async () => {
+    const ws = await createWorkspace('bad-key')
+    try {
+      const { backups, manifests } = openStack(ws)
+      await put(ws, 'lib/good.js', 'original')
+      const good = await backups.createBackup('p', 'lib/good.js')
+      await manifests.update('p', (m) =>
+        m ? { ...m, files: { ...m.files, '../elsewhere/x.js': { ...good } } } : m,
+      )
+      await put(ws, 'lib/good.js', 'patched')
+      await expect(backups.restoreBackup('p', 'lib/good.js')).resolves.toBe(true)
+      await put(ws, 'lib/good.js', 'patched')
+      const all = await backups.restoreAllBackups('p')
+      expect(all.restored).toEqual(['lib/good.js'])
+      expect(all.failed).toEqual(['../elsewhere/x.js'])
+      await expect(readFile(path.join(ws.project, 'lib/good.js'), 'utf8')).resolves.toBe('original')
+    } finally {
+      await ws.dispose()
+    }
+  })
+
   it('a forced restore over a symlink to an outside file, then undo, copies no outside bytes in', async () => {
     const ws = await createWorkspace('snapshot-symlink')
     try {

@@ -216,6 +216,7 @@ export function createMaintenance({
                   if (isLivePin(uuid, manifest, key)) continue
                   // A restore stores its snapshots before its manifest write records them.
                   if (isYoungSnapshot(key, Date.now())) continue
+                  await tx.verify() // stalled past the lease: another may have recorded it since
                   // A store that can collect garbage frees (and counts) the bytes below, in one pass.
                   if (await store.remove(key, { freeContent: !store.collectGarbage, stillNeeded }))
                     removed++

@@ -1,7 +1,13 @@
 import pMap from 'p-map'
 import { lockPatch } from '../patch-lock.js'
 import { storeKeysOf } from '../restore/journal.js'
-import type { BackupStore, ManifestRepository, PatchManifest, StillNeeded } from '../types.js'
+import type {
+  BackupStore,
+  ManifestRepository,
+  PatchManifest,
+  StillNeeded,
+  WithLockOptions,
+} from '../types.js'
 
 export interface RemovePatchDeps {
   store: BackupStore
@@ -30,25 +36,33 @@ export async function removePatch(
   uuid: string,
   accept: (current: PatchManifest) => boolean = () => true,
   stillNeeded?: StillNeeded,
+  options?: WithLockOptions,
 ): Promise<RemovedPatch> {
   const { store, manifests, concurrency } = deps
-  return lockPatch(manifests, uuid, async (tx) => {
-    const current = tx.current
-    if (!current) return { failures: [] }
-    if (!accept(current)) return { kept: current, failures: [] }
-    await tx.update(() => undefined)
-    const failures: string[] = []
-    await pMap(
-      storeKeysOf(uuid, current),
-      async (key) => {
-        try {
-          await store.remove(key, { freeContent: true, stillNeeded })
-        } catch (error) {
-          failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`)
-        }
-      },
-      { concurrency },
-    )
-    return { removed: current, failures }
-  })
+  return lockPatch(
+    manifests,
+    uuid,
+    async (tx) => {
+      const current = tx.current
+      if (!current) return { failures: [] }
+      if (!accept(current)) return { kept: current, failures: [] }
+      await tx.update(() => undefined)
+      const failures: string[] = []
+      await pMap(
+        storeKeysOf(uuid, current),
+        async (key) => {
+          // A lock lost to a stall would let a backup record this key meanwhile: stop instead.
+          await tx.verify()
+          try {
+            await store.remove(key, { freeContent: true, stillNeeded })
+          } catch (error) {
+            failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`)
+          }
+        },
+        { concurrency },
+      )
+      return { removed: current, failures }
+    },
+    options,
+  )
 }

@@ -1,10 +1,19 @@
 import { PatchBackupError } from '../errors.js'
 import { KeyedQueue } from '../keyed-queue.js'
-import type { ManifestRepository, ManifestTransaction, PatchManifest } from '../types.js'
+import type {
+  ManifestRepository,
+  ManifestTransaction,
+  PatchManifest,
+  WithLockOptions,
+} from '../types.js'
 import { parseUuid } from '../uuid.js'
 
 export interface MemoryManifestRepository extends ManifestRepository {
-  withLock<T>(uuid: string, task: (tx: ManifestTransaction) => Promise<T>): Promise<T>
+  withLock<T>(
+    uuid: string,
+    task: (tx: ManifestTransaction) => Promise<T>,
+    options?: WithLockOptions,
+  ): Promise<T>
   /** Test hook: damages the stored manifest of `uuid` as a torn write would. */
   corrupt(uuid: string): void
 }
@@ -37,8 +46,11 @@ export function createMemoryManifestRepository(): MemoryManifestRepository {
     async get(uuid) {
       return read(parseUuid(uuid))
     },
-    async withLock(uuid, task) {
+    async withLock(uuid, task, options = {}) {
       const id = parseUuid(uuid)
+      if (options.ifFree && queue.has(id)) {
+        throw new PatchBackupError('PATCH_BUSY', `Patch ${id} is being written; it was left alone.`)
+      }
       return queue.run(id, () => {
         let current = read(id)
         return task({
@@ -50,6 +62,7 @@ export function createMemoryManifestRepository(): MemoryManifestRepository {
             if (next !== current) current = write(id, next)
             return current
           },
+          async verify() {},
         })
       })
     },

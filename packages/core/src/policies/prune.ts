@@ -264,12 +264,19 @@ export function createPruner(deps: PrunerDeps): Pruner {
     const run = deps.exclusive(
       p.uuid,
       async () => {
+        // Skipping busy patches (quota pruning, inside another patch's lock): never wait for a
+        // lock, so two processes pruning from inside their backups never wait on each other.
         const outcome = await removePatch(
           deps,
           p.uuid,
           (current) => JSON.stringify(current) === p.json,
           stillNeeded,
-        )
+          { ifFree: skipBusy },
+        ).catch((error: PatchBackupError) => {
+          if (error.code === 'PATCH_BUSY') return undefined
+          throw error
+        })
+        if (!outcome) return 'busy' as const
         if (!outcome.removed) return outcome.kept ? ('changed' as const) : ('vanished' as const)
         deps.onRemoved?.(p.uuid)
         if (outcome.failures.length > 0) {

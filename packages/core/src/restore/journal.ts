@@ -1,4 +1,4 @@
-import { backupKey, snapshotKey } from '../store-keys/layout.js'
+import { backupKey, patchKeyPrefix, snapshotKey } from '../store-keys/layout.js'
 import type { PatchManifest } from '../types.js'
 import { isDeadProcess } from './safe-target.js'
 
@@ -74,8 +74,12 @@ export function storeKeysOf(uuid: string, manifest: PatchManifest | undefined): 
   return keys
 }
 
+/** The key a snapshot is stored under; only a key of the patch's own (a hand-edited one is ignored). */
 export function snapshotStoreKey(uuid: string, path: string, snapshot: Snapshot): string {
-  return snapshot.key ?? snapshotKey(uuid, path)
+  const key = snapshot.key
+  return typeof key === 'string' && key.startsWith(patchKeyPrefix(uuid))
+    ? key
+    : snapshotKey(uuid, path)
 }
 
 /**

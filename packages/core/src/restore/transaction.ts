@@ -84,6 +84,17 @@ export interface RestoreDeps {
 /** Permission bits only: a manifest (which anyone who can write the root may edit) never makes a setuid file. */
 const PERMISSION_BITS = 0o777
 
+const JOURNAL_TEMP = /^\.pb-[0-9a-z.]+-\d+\.tmp$/
+
+/** Whether a journal's temp for `key` is what a restore writes: `.pb-<id>-<n>.tmp` in its directory. */
+function isJournalTemp(key: string, temp: unknown): boolean {
+  return (
+    typeof temp === 'string' &&
+    JOURNAL_TEMP.test(path.posix.basename(temp)) &&
+    path.posix.dirname(temp) === path.posix.dirname(key)
+  )
+}
+
 export function toFileError(filePath: string, error: unknown): FileError {
   if (error instanceof PatchBackupError)
     return { path: filePath, code: error.code, message: error.message }
@@ -216,9 +227,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
    * temp files beside the targets and scratch files in the store (only those of dead processes).
    */
   async function removeLeftovers(manifest: PatchManifest): Promise<void> {
-    const dirs = new Set(
-      Object.keys(manifest.files).map((key) => path.dirname(fileOf(key).absolute)),
-    )
+    const dirs = new Set<string>()
+    for (const key of Object.keys(manifest.files)) {
+      try {
+        dirs.add(path.dirname(fileOf(key).absolute))
+      } catch {
+        // a key that resolves nowhere in the project has no temp beside it here
+      }
+    }
     await removeDeadTemps(await deps.realRoot(), dirs)
     await store.removeDeadScratch?.().catch(() => 0)
   }
@@ -292,6 +308,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const realRoot = await deps.realRoot()
     // A journal names its paths; where they lead is checked now, before anything is touched.
     for (const [key, f] of entries) {
+      if (!isJournalTemp(key, f.temp)) {
+        throw new PatchBackupError(
+          'INVALID_PATH',
+          `The restore journal of patch ${uuid} names ${String(f.temp)} as the temp file of ${key}, but a restore only writes .pb-<id>-<n>.tmp beside its target. Nothing was touched; remove the patch's restoreJournal field or clean the patch up.`,
+          { path: key },
+        )
+      }
       await settle(key, async () => {
         await assertDirectoryInsideNow(realRoot, tempOf(f.temp))
         await assertDirectoryInsideNow(realRoot, fileOf(key).absolute)
@@ -334,7 +357,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     if (state === 'original') return { outcome: 'unchanged' }
     if (state === 'drifted' && current) {
       if (!options.force) throw drifted(file, entry, current)
-      const kept = await snapshot(uuid, file, current, newRestoreId(now().getTime()))
+      const kept = await snapshot(uuid, file, current, newRestoreId(Date.now()))
       await writeBackup(uuid, file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
@@ -385,7 +408,8 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const work = plan.filter((p) => p.state !== 'original')
 
     // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
-    const id = newRestoreId(now().getTime())
+    // The real clock, not `now`: gc reads the id's time against its own clock (isYoungSnapshot).
+    const id = newRestoreId(Date.now())
     const journal: RestoreJournal = {
       id,
       phase: 'staging',
