@@ -1,5 +1,5 @@
 // Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
-// Restore never writes outside the project root and never frees stored bytes (it adds snapshots).
+// Restore never writes outside a confining project root and never frees stored bytes (it adds snapshots).
 
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
@@ -9,7 +9,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
 import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
-import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import type { FilePaths, ProjectFile } from '../file-path.js'
 import { SizeCapStream, VerifyingStream } from '../integrity.js'
 import { backupKey, snapshotKey } from '../store-keys/layout.js'
 import { pinsOf } from '../store-keys/pins.js'
@@ -32,7 +32,7 @@ import {
   snapshotStoreKey,
   withoutJournal,
 } from './journal.js'
-import { ensureParentInside, writeAtomically, writeNewFile } from './safe-target.js'
+import { writeAtomically, writeNewFile } from './safe-target.js'
 
 export interface RestoreOptions {
   /** Restore a `drifted` file anyway; its current bytes are kept as a snapshot first. */
@@ -67,8 +67,10 @@ export interface RecoverResult {
 export interface RestoreDeps {
   store: BackupStore
   manifests: ManifestRepository
-  root: string
-  realRoot: () => Promise<string>
+  /** Turns manifest keys into files (confined to the project root, or not). */
+  paths: FilePaths
+  /** Creates a target's missing parents, never through a symlink out of a confining root. */
+  ensureParent: (file: ProjectFile) => Promise<void>
   now: () => Date
   concurrency: number
 }
@@ -101,9 +103,9 @@ function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
 }
 
 export function createRestoreTransactions(deps: RestoreDeps) {
-  const { store, manifests, root, now, concurrency } = deps
-  const fileOf = (key: string) => resolveProjectFile(root, key)
-  const tempOf = (relative: string) => resolveProjectFile(root, relative).absolute
+  const { store, manifests, now, concurrency } = deps
+  const fileOf = (key: string) => deps.paths.fromKey(key)
+  const tempOf = (relative: string) => deps.paths.fromKey(relative).absolute
 
   async function openBlob(
     storeKey: string,
@@ -144,7 +146,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       ? [new SizeCapStream(blob.integrity, blob.size)]
       : [new VerifyingStream(blob.integrity, blob.size)]
     try {
-      await ensureParentInside(root, await deps.realRoot(), file.absolute)
+      await deps.ensureParent(file)
       if (temp === undefined) await writeAtomically(file.absolute, openSource, mode, verify)
       else await writeNewFile(temp, openSource, mode ?? 0o644, verify)
     } catch (error) {
@@ -439,7 +441,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     only?: readonly string[],
   ): Promise<FileOutcomes> {
     const outcome: FileOutcomes = { done: [], failed: [], errors: [] }
-    const keys = only ? only.map((p) => fileOf(p).key) : Object.keys(manifest.files).sort()
+    const keys = only
+      ? only.map((p) => deps.paths.resolve(p).key)
+      : Object.keys(manifest.files).sort()
     const recorded: Record<string, CurrentFile> = {}
     for (const key of keys) {
       if (!manifest.files[key]) {

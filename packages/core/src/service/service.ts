@@ -3,10 +3,9 @@
 
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
-import path from 'node:path'
 import pMap from 'p-map'
 import { asStoreError, PatchBackupError } from '../errors.js'
-import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import { createFilePaths, type FilePathOptions, type ProjectFile } from '../file-path.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import { createMaintenance, type Maintenance } from '../maintenance/maintenance.js'
 import { removePatch } from '../maintenance/remove-patch.js'
@@ -15,7 +14,6 @@ import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
 import { journalOf, type Snapshot } from '../restore/journal.js'
-import { assertSourceInside } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
   type FileStatus,
@@ -39,13 +37,17 @@ import type {
   UndoResult,
 } from '../types.js'
 import { type PatchUuid, parseUuid } from '../uuid.js'
+import { createConfinement } from './confinement.js'
 import { createServicePolicies } from './policies.js'
 
-export interface PatchBackupsOptions {
+/**
+ * Paths (see `FilePathOptions`): without `projectRoot`, any absolute path is taken as it is and a
+ * relative one resolves against `cwd` (default `process.cwd()` at each call), as the seed did. With
+ * `projectRoot`, the service is confined to it: see docs/reliability.md for what holds either way.
+ */
+export interface PatchBackupsOptions extends FilePathOptions {
   store: BackupStore
   manifests: ManifestRepository
-  /** Project root: relative paths resolve against it and no file outside it is touched. */
-  cwd?: string
   now?: () => Date
   /** Files read or written at once by batch calls. Default 8. */
   concurrency?: number
@@ -137,7 +139,8 @@ async function readSmall(
 
 export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   const { store, manifests } = options
-  const root = path.resolve(options.cwd ?? process.cwd())
+  const paths = createFilePaths(options)
+  const confinement = createConfinement(paths)
   const now = options.now ?? (() => new Date())
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
   if (!store || !manifests) {
@@ -156,11 +159,6 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     concurrency,
     queue: patchQueue,
   })
-  let realRootPromise: Promise<string> | undefined
-  const realRoot = () => {
-    realRootPromise ??= import('node:fs/promises').then((fs) => fs.realpath(root)).catch(() => root)
-    return realRootPromise
-  }
 
   /**
    * Reads the file into the store and describes it; writes nothing to the manifest. `beforePut`
@@ -174,7 +172,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     let handle: Awaited<ReturnType<typeof open>>
     let mode: number
     try {
-      await assertSourceInside(await realRoot(), file.absolute)
+      await confinement.checkSource(file)
       handle = await open(file.absolute, constants.O_RDONLY)
     } catch (error) {
       if (error instanceof PatchBackupError) throw error
@@ -231,7 +229,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     entries: BackupInfo[],
     overwrite: boolean,
   ) {
-    const base: PatchManifest = current ?? { uuid, patchedAt: now().toISOString(), files: {} }
+    // A confined service records its project root, so a CLI run from anywhere finds the files of
+    // relative keys; the seed's readers ignore the extra field.
+    const base: PatchManifest = current ?? {
+      uuid,
+      patchedAt: now().toISOString(),
+      files: {},
+      ...(paths.projectRoot !== undefined && { projectRoot: paths.projectRoot }),
+    }
     const files = { ...base.files }
     let changed = current === undefined
     for (const entry of entries) {
@@ -249,8 +254,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   const transactions = createRestoreTransactions({
     store,
     manifests,
-    root,
-    realRoot,
+    paths,
+    ensureParent: confinement.ensureParent,
     now,
     concurrency,
   })
@@ -268,7 +273,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
+      const file = paths.resolve(filePath)
       // The store write happens under the patch's lock, so no cleanup, prune, gc or overwrite in
       // another process can remove or re-point the key between the write and the manifest's record.
       return patchQueue.run(id, () =>
@@ -294,7 +299,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const files: ProjectFile[] = []
       for (const filePath of filePaths) {
         try {
-          files.push(resolveProjectFile(root, filePath))
+          files.push(paths.resolve(filePath))
         } catch (error) {
           errors.push(toFileError(String(filePath), error))
         }
@@ -362,7 +367,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
+      const file = paths.resolve(filePath)
       const entry = (await settledManifest(id))?.files[file.key]
       if (!entry) return false
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
@@ -384,12 +389,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         async (key) => {
           try {
             const entry = manifest.files[key] as BackupInfo
-            const { snapshot } = await transactions.restoreOne(
-              id,
-              resolveProjectFile(root, key),
-              entry,
-              opts,
-            )
+            const { snapshot } = await transactions.restoreOne(id, paths.fromKey(key), entry, opts)
             if (snapshot) kept[key] = snapshot
             return undefined
           } catch (error) {
@@ -446,7 +446,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async getBackupInfo(uuid, filePath) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
+      const file = paths.resolve(filePath)
       return (await readManifest(id))?.files[file.key]
     },
 
