@@ -79,6 +79,17 @@ export function backupTests(t: ServiceTest): void {
         await t.backups.restoreBackup(UUID, at(LODASH))
         await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
       })
+
+      it('finds a file an unconfined caller keyed by its absolute path, under either spelling', async () => {
+        const seed = t.open({ projectRoot: undefined })
+        await seed.createBackup(UUID, at(LODASH))
+        await write(LODASH, 'patched')
+        await t.backups.createBackup(UUID, LODASH)
+        await expect(t.backups.listBackups(UUID)).resolves.toEqual([at(LODASH)])
+        await expect(t.backups.hasBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(t.backups.restoreBackup(UUID, LODASH)).resolves.toBe(true)
+        await expect(read(LODASH)).resolves.toBe('module.exports = "original"\n')
+      })
     } else {
       it('keeps an absolute path absolute as the key, and records no project root', async () => {
         const info = await t.backups.createBackup(UUID, at(LODASH))

@@ -3,6 +3,7 @@
 
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
+import path from 'node:path'
 import pMap from 'p-map'
 import { asStoreError, PatchBackupError } from '../errors.js'
 import { createFilePaths, type FilePathOptions, type ProjectFile } from '../file-path.js'
@@ -247,6 +248,19 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return changed ? { ...base, files } : base
   }
 
+  /**
+   * The file as `files` records it: under its key, or under its absolute path (how the seed's
+   * module, and any caller without a project root, keyed it), so one file stays one entry.
+   */
+  function recordedFile(
+    files: Record<string, BackupInfo> | undefined,
+    file: ProjectFile,
+  ): ProjectFile {
+    if (!files || files[file.key]) return file
+    const absolute = file.absolute.split(path.sep).join('/')
+    return absolute !== file.key && files[absolute] ? paths.fromKey(absolute) : file
+  }
+
   async function readManifest(uuid: PatchUuid): Promise<PatchManifest | undefined> {
     return manifests.get(uuid)
   }
@@ -273,11 +287,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = paths.resolve(filePath)
+      const given = paths.resolve(filePath)
       // The store write happens under the patch's lock, so no cleanup, prune, gc or overwrite in
       // another process can remove or re-point the key between the write and the manifest's record.
       return patchQueue.run(id, () =>
         lockPatch(manifests, id, async (tx) => {
+          const file = recordedFile(tx.current?.files, given)
           const existing = tx.current?.files[file.key]
           if (existing && !opts.overwrite) return existing
           let pin: string | undefined
@@ -309,7 +324,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           const recorded = tx.current?.files
           const existing = opts.overwrite ? undefined : recorded
           const pins = new Map<string, string>()
-          const unique = [...new Map(files.map((f) => [f.key, f])).values()]
+          const unique = [
+            ...new Map(files.map((f) => recordedFile(recorded, f)).map((f) => [f.key, f])).values(),
+          ]
           const refusal = await policies.quota?.checkBatch(
             id,
             unique.filter((f) => !existing?.[f.key]),
@@ -367,8 +384,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = paths.resolve(filePath)
-      const entry = (await settledManifest(id))?.files[file.key]
+      const files = (await settledManifest(id))?.files
+      const file = recordedFile(files, paths.resolve(filePath))
+      const entry = files?.[file.key]
       if (!entry) return false
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
       if (snapshot) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
@@ -446,8 +464,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async getBackupInfo(uuid, filePath) {
       const id = parseUuid(uuid)
-      const file = paths.resolve(filePath)
-      return (await readManifest(id))?.files[file.key]
+      const files = (await readManifest(id))?.files
+      return files?.[recordedFile(files, paths.resolve(filePath)).key]
     },
 
     async getPatchMetadata(uuid) {
