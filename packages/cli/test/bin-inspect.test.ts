@@ -75,6 +75,7 @@ describe('info', () => {
       patchedAt: expect.any(String),
       files: 3,
       size: 23,
+      projectRoot: expect.stringMatching(/\/project$/),
       extra: {},
       policy: { config: null, compression: null, encryption: null, limits: null, retention: null },
     })

@@ -4,7 +4,6 @@ import {
   classify,
   type FileState,
   hashCurrentFile,
-  normalizeFileKey,
   PatchBackupError,
   parseUuid,
 } from '@patch-backup/core'
