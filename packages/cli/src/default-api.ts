@@ -2,22 +2,21 @@ import type { PatchBackups } from '@patch-backup/core'
 import { type OpenedPatchBackups, openPatchBackupsAsync } from './open.js'
 import { resolveRoot } from './root.js'
 
-// The seed's module-level functions. Root and cwd are read at each call, so a changed
-// PATCH_BACKUP_DIR, HOME or process.cwd() applies at once; the service for each (root, cwd)
-// is kept so concurrent calls share one per-patch queue. Each applies the root's
+// The seed's module-level functions. The backup root is read at each call, so a changed
+// PATCH_BACKUP_DIR or HOME applies at once; paths are the seed's too: an absolute path is taken as
+// it is, a relative one resolves against process.cwd() at the call. The service for each root is
+// kept so concurrent calls share one per-patch queue. Each applies the root's
 // patch-backup.config.json (read when its service is first made).
 const services = new Map<string, Promise<OpenedPatchBackups>>()
 
 function current(): Promise<OpenedPatchBackups> {
   const root = resolveRoot()
-  const cwd = process.cwd()
-  const id = `${root}\0${cwd}`
-  let service = services.get(id)
+  let service = services.get(root)
   if (!service) {
-    service = openPatchBackupsAsync({ dir: root, cwd, policies: { forWriting: true } })
+    service = openPatchBackupsAsync({ dir: root, policies: { forWriting: true } })
     // A config or key that fails is tried again at the next call, not remembered.
-    service.catch(() => services.delete(id))
-    services.set(id, service)
+    service.catch(() => services.delete(root))
+    services.set(root, service)
   }
   return service
 }

@@ -1,8 +1,10 @@
 import path from 'node:path'
 import {
   type BackupStore,
+  createFilePaths,
   createPatchBackups,
   type EncryptionConfig,
+  type FilePaths,
   keyId,
   loadKey,
   PatchBackupError,
@@ -72,8 +74,14 @@ export interface PolicySummary {
 export interface OpenedPatchBackups extends PatchBackups {
   /** The root this instance reads and writes. */
   readonly root: string
-  /** The absolute project root relative file paths resolve against. */
+  /**
+   * Where the CLI resolves file arguments: `cwd`, else `projectRoot`, else `process.cwd()` when
+   * opened. (The service itself resolves relative paths against `projectRoot`, or against `cwd`
+   * or the current `process.cwd()` at each call.)
+   */
   readonly cwd: string
+  /** How the service turns paths and manifest keys into files (its project root, if any). */
+  readonly paths: FilePaths
   /** The store the service uses, for reading backed-up bytes directly (`status`, `diff`). */
   readonly store: BackupStore
 }
@@ -89,7 +97,7 @@ function assemble(
 ): OpenedPatchBackups {
   const { dir, decorateStore, store: given, ...rest } = options
   const root = resolveRoot({ dir })
-  const cwd = path.resolve(rest.cwd ?? process.cwd())
+  const cwd = path.resolve(rest.cwd ?? rest.projectRoot ?? process.cwd())
   const paths = layout(root)
   // cacache is loaded at the store's first call: list, info and status never make one.
   const cacache =
@@ -103,13 +111,13 @@ function assemble(
     )
   const base = wrap(cacache)
   const store = decorateStore ? decorateStore(base) : base
+  // No cwd fixed here: without one, relative paths follow process.cwd() at each call, as the seed's did.
   const service = createPatchBackups({
     ...rest,
-    cwd,
     store,
     manifests: createJsonManifestRepository({ dir: paths.manifests }),
   })
-  return Object.assign(service, { root, cwd, store })
+  return Object.assign(service, { root, cwd, store, paths: createFilePaths(rest) })
 }
 
 /**

@@ -65,7 +65,7 @@ describe('info', () => {
     const r = await box.cli(['info', 'p-1'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(
-      /^patch\s+p-1\npatched at\s+\d{4}-.*\nfiles\s+3\nsize\s+23 B\nPolicy in force:\n/,
+      /^patch\s+p-1\npatched at\s+\d{4}-.*\nfiles\s+3\nsize\s+23 B\nproject\s+\/.*\/project\nPolicy in force:\n/,
     )
     expect(r.stdout).toMatch(
       /\n {2}compression\s+off\n {2}encryption\s+off\n {2}limits\s+none\n {2}retention\s+none\n {2}config\s+none \(defaults\)\n$/,
@@ -75,6 +75,7 @@ describe('info', () => {
       patchedAt: expect.any(String),
       files: 3,
       size: 23,
+      projectRoot: expect.stringMatching(/\/project$/),
       extra: {},
       policy: { config: null, compression: null, encryption: null, limits: null, retention: null },
     })

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {
+  createFilePaths,
   createMemoryManifestRepository,
   createMemoryStore,
   createPatchBackups,
@@ -35,9 +36,10 @@ function withStore(store: CommandContext['backups']['store'], progress?: Progres
   const service = createPatchBackups({
     store,
     manifests: createMemoryManifestRepository(),
-    cwd: project,
+    projectRoot: project,
   })
-  const backups = Object.assign(service, { cwd: project, store })
+  const paths = createFilePaths({ projectRoot: project })
+  const backups = Object.assign(service, { cwd: project, store, paths })
   return progress ? { backups, progress } : { backups }
 }
 

@@ -37,7 +37,15 @@ export {
   type PatchBackupErrorCode,
   type PatchBackupErrorOptions,
 } from './errors.js'
-export { isInside, normalizeFileKey, type ProjectFile, resolveProjectFile } from './file-path.js'
+export {
+  createFilePaths,
+  type FilePathOptions,
+  type FilePaths,
+  isInside,
+  normalizeFileKey,
+  type ProjectFile,
+  resolveProjectFile,
+} from './file-path.js'
 export {
   HashingStream,
   integrityMismatch,

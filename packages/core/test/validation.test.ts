@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  createFilePaths,
   isPatchBackupError,
   normalizeFileKey,
   parseUuid,
@@ -63,6 +64,7 @@ describe('resolveProjectFile', () => {
     expect(resolveProjectFile('/project', 'a/b.js')).toEqual({
       key: 'a/b.js',
       absolute: '/project/a/b.js',
+      confined: true,
     })
   })
 
@@ -73,10 +75,73 @@ describe('resolveProjectFile', () => {
     },
   )
 
-  it('keeps absolute paths inside the root as given', () => {
+  it('keys an absolute path inside the root by its project-relative path: one file, one key', () => {
     expect(resolveProjectFile('/project', '/project/x.js')).toEqual({
-      key: '/project/x.js',
+      key: 'x.js',
       absolute: '/project/x.js',
+      confined: true,
     })
+    expect(resolveProjectFile('/project', '../project/x.js').key).toBe('x.js')
+  })
+})
+
+describe('createFilePaths', () => {
+  it('without a project root, takes an absolute path anywhere as given, normalized', () => {
+    const paths = createFilePaths({ cwd: '/somewhere' })
+    expect(paths.projectRoot).toBeUndefined()
+    expect(paths.resolve('/tmp/x/./a/../b.js')).toEqual({
+      key: '/tmp/x/b.js',
+      absolute: '/tmp/x/b.js',
+      confined: false,
+    })
+    expect(paths.resolve('./a/../b.js')).toEqual({
+      key: 'b.js',
+      absolute: '/somewhere/b.js',
+      confined: false,
+    })
+    expect(paths.resolve('a\\b.js').key).toBe('a/b.js')
+    expect(paths.resolve('../up.js').absolute).toBe('/up.js')
+  })
+
+  it('without cwd, resolves relative paths against process.cwd() at each call', () => {
+    const paths = createFilePaths()
+    const saved = process.cwd()
+    try {
+      process.chdir('/')
+      expect(paths.resolve('a.js').absolute).toBe('/a.js')
+    } finally {
+      process.chdir(saved)
+    }
+    expect(paths.resolve('a.js').absolute).toBe(`${saved}/a.js`)
+  })
+
+  it("with outsideProject: 'allow', takes absolute paths outside the root unconfined, never a relative climb", () => {
+    const paths = createFilePaths({ projectRoot: '/project', outsideProject: 'allow' })
+    expect(paths.resolve('/etc/x.js')).toEqual({
+      key: '/etc/x.js',
+      absolute: '/etc/x.js',
+      confined: false,
+    })
+    expect(paths.resolve('/project/a.js')).toMatchObject({ key: 'a.js', confined: true })
+    expect(codeOf(() => paths.resolve('../x.js'))).toBe('INVALID_PATH')
+  })
+
+  it('fromKey keeps a recorded key exactly as recorded', () => {
+    const paths = createFilePaths({ projectRoot: '/project' })
+    expect(paths.fromKey('/project/a.js')).toEqual({
+      key: '/project/a.js',
+      absolute: '/project/a.js',
+      confined: true,
+    })
+    expect(codeOf(() => paths.fromKey('/etc/passwd'))).toBe('INVALID_PATH')
+  })
+
+  it('names the option and the CLI flag that allow a path outside the root', () => {
+    try {
+      createFilePaths({ projectRoot: '/project' }).resolve('/etc/passwd')
+      expect.unreachable()
+    } catch (error) {
+      expect((error as Error).message).toContain('--allow-outside')
+    }
   })
 })

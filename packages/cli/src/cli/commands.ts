@@ -73,6 +73,15 @@ export const NO_KEY_NEEDED: ReadonlySet<CommandName> = new Set([
 export const READS_NO_BYTES: ReadonlySet<CommandName> = new Set(['list', 'info', 'status'])
 
 /** Commands that write backups (a passphrase-keyed root gets its salt file). */
+/** Commands that only read files on disk: they take keys outside the project without --allow-outside. */
+export const READS_FILES_ONLY: ReadonlySet<CommandName> = new Set([
+  'list',
+  'info',
+  'status',
+  'verify',
+  'diff',
+])
+
 export const WRITES_BACKUPS: ReadonlySet<CommandName> = new Set(['backup', 'restore'])
 
 /** Commands that move many bytes and may draw a progress bar. */

@@ -8,6 +8,7 @@ import {
   loadCommand,
   NO_KEY_NEEDED,
   NO_SERVICE,
+  READS_FILES_ONLY,
   READS_NO_BYTES,
   SHOWS_PROGRESS,
   succeeded,
@@ -72,6 +73,29 @@ async function openRemote(invocation: Invocation, env: NodeJS.ProcessEnv) {
   }
 }
 
+/** The run's project root and where its file arguments resolve (see project.ts). */
+async function projectOf(invocation: Invocation) {
+  const { globals, options } = invocation
+  const { badCwd, runProject } = await import('../project.js')
+  if (globals.cwd !== undefined) {
+    // A --cwd that is no directory would make status say "all missing" and a dry run promise a
+    // restore that then fails: say so before anything runs.
+    const why = await badCwd(path.resolve(globals.cwd))
+    if (why) throw new UsageError(why, invocation.usage, invocation.commandPath)
+  }
+  const uuid = (options as { uuid?: unknown }).uuid
+  let manifestsDir: string | undefined
+  if (typeof uuid === 'string' && globals.cwd === undefined) {
+    const { layout, resolveRoot } = await import('../root.js')
+    try {
+      manifestsDir = layout(resolveRoot({ dir: globals.dir })).manifests
+    } catch {
+      // no usable backup root: opening the service reports it
+    }
+  }
+  return runProject({ cwdFlag: globals.cwd, manifestsDir, uuid: uuid as string | undefined })
+}
+
 async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEnv) {
   const { name, options, globals } = invocation
   if (NO_SERVICE.has(name)) {
@@ -92,9 +116,12 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       loadCommand[name](),
     ])
     const sink = progress
+    const project = await projectOf(invocation)
     const backups = await openPatchBackupsAsync({
       dir: globals.dir,
-      cwd: path.resolve(globals.cwd ?? process.cwd()),
+      cwd: project.cwd,
+      projectRoot: project.projectRoot,
+      outsideProject: globals.allowOutside || READS_FILES_ONLY.has(name) ? 'allow' : 'refuse',
       store: remote?.store,
       decorateStore: sink && countTransfers ? (store) => countTransfers(store, sink) : undefined,
       policies: {

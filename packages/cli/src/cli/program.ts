@@ -7,6 +7,8 @@ export interface GlobalFlags {
   /** `s3://bucket/prefix`: keep the bytes there instead of `<dir>/_cacache`. */
   store?: string
   cwd?: string
+  /** Restore, undo and back up absolute paths outside the project root too. */
+  allowOutside?: boolean
   json?: boolean
   quiet?: boolean
   /** `false` with `--no-color`. */
@@ -89,7 +91,14 @@ export function buildProgram(
       '--store <url>',
       'keep the backed-up bytes in s3://<bucket>/<prefix> (default: $PATCH_BACKUP_STORE, else <dir>/_cacache); manifests stay under --dir',
     )
-    .option('--cwd <path>', 'project root that file paths are relative to (default: .)')
+    .option(
+      '--cwd <path>',
+      'project root; file arguments are relative to it (default: the root the patch recorded, else the nearest directory above . with a package.json or node_modules, outside node_modules; file arguments relative to .)',
+    )
+    .option(
+      '--allow-outside',
+      'let backup, restore and undo touch absolute paths outside the project root (written by a library caller or the seed module)',
+    )
     .option('--json', 'print exactly one JSON document on stdout, also on failure')
     .option('-q, --quiet', 'print nothing on success; problems still go to stderr')
     .option('--no-color', 'no colours (also NO_COLOR); colour is only used on a terminal')

@@ -3,8 +3,8 @@ import path from 'node:path'
 import {
   type CreateBackupsResult,
   hashCurrentFile,
+  normalizeFileKey,
   parseUuid,
-  resolveProjectFile,
 } from '@patch-backup/core'
 import type { CommandContext } from './context.js'
 
@@ -70,6 +70,15 @@ async function expand(cwd: string, args: readonly string[]) {
   return { files: [...new Set(files)], directories }
 }
 
+/** `arg` against `cwd`, normalized; left as given when it is no usable path (the service says why). */
+function absoluteArgument(cwd: string, arg: string): string {
+  try {
+    return path.resolve(cwd, normalizeFileKey(arg))
+  } catch {
+    return arg
+  }
+}
+
 async function sizeOf(file: string): Promise<number> {
   return stat(file).then(
     (info) => info.size,
@@ -83,14 +92,17 @@ export async function backup(
   { backups, progress }: CommandContext,
 ): Promise<BackupResult> {
   const uuid = parseUuid(options.uuid)
-  const { files, directories } = await expand(backups.cwd, options.files)
+  const { files: given, directories } = await expand(backups.cwd, options.files)
+  // Arguments are relative to where the command runs; the service keys each by its path in the
+  // project, so every spelling of one file is one key. A bad one is reported by the service.
+  const files = given.map((f) => absoluteArgument(backups.cwd, f))
   // Keep-first is silent in the service: note which files already had a backup, to say so.
   const before = options.overwrite ? undefined : (await backups.getPatchMetadata(uuid))?.files
   const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
   // One batch, unless a bar is drawn: then ~20 batches, so files advance as well as bytes.
   let batch = files.length
   if (progress) {
-    const sizes = await Promise.all(files.map((f) => sizeOf(path.resolve(backups.cwd, f))))
+    const sizes = await Promise.all(files.map((f) => sizeOf(f)))
     progress.start('backup', { files: files.length, bytes: sizes.reduce((a, b) => a + b, 0) })
     batch = Math.max(64, Math.ceil(files.length / 20))
   }
@@ -120,16 +132,15 @@ export async function backup(
   const kept: KeptBackup[] = []
   for (const file of before ? files : []) {
     let key: string
+    let absolute: string
     try {
-      key = resolveProjectFile(backups.cwd, file).key
+      ;({ key, absolute } = backups.paths.resolve(file))
     } catch {
       continue // reported in `errors`
     }
     const info = result.files[key]
     if (!info || before?.[key]?.integrity !== info.integrity) continue
-    const current = await hashCurrentFile(resolveProjectFile(backups.cwd, key).absolute).catch(
-      () => undefined,
-    )
+    const current = await hashCurrentFile(absolute).catch(() => undefined)
     const entry: KeptBackup = {
       path: key,
       backupIntegrity: info.integrity,

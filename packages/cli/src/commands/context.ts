@@ -1,10 +1,12 @@
-import type { BackupStore, PatchBackups } from '@patch-backup/core'
+import type { BackupStore, FilePaths, PatchBackups } from '@patch-backup/core'
 import type { PolicySummary } from '../open.js'
 
 /** The service a command works on, plus what `status` and `diff` need beyond it. */
 export interface CommandBackups extends PatchBackups {
-  /** Absolute project root: manifest keys resolve against it. */
+  /** Where file arguments resolve: `--cwd`, else the directory the command runs in. */
   readonly cwd: string
+  /** The run's project root and how manifest keys and file arguments become files. */
+  readonly paths: FilePaths
   /** The backup root (`--dir`) whose manifests this run reads. */
   readonly root?: string
   /** The store behind the service, for reading backed-up bytes directly. */

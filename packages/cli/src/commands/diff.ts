@@ -4,12 +4,11 @@ import {
   classify,
   type FileState,
   hashCurrentFile,
-  normalizeFileKey,
   PatchBackupError,
   parseUuid,
-  resolveProjectFile,
 } from '@patch-backup/core'
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff'
+import { manifestKey } from '../project.js'
 import type { CommandContext } from './context.js'
 import { fileNotFound, patchNotFound } from './not-found.js'
 import { readBackup } from './read-backup.js'
@@ -47,10 +46,10 @@ export async function diff(options: DiffOptions, { backups }: CommandContext): P
   const uuid = parseUuid(options.uuid)
   const manifest = await backups.getPatchMetadata(uuid)
   if (!manifest) throw patchNotFound(uuid)
-  const key = normalizeFileKey(options.file)
+  const key = manifestKey(backups.paths, backups.cwd, manifest.files, options.file)
   const entry = manifest.files[key]
   if (!entry) throw fileNotFound(uuid, key)
-  const { absolute } = resolveProjectFile(backups.cwd, key)
+  const { absolute } = backups.paths.fromKey(key)
   const now = await hashCurrentFile(absolute).catch((error: NodeJS.ErrnoException) => {
     throw new PatchBackupError(
       'SOURCE_UNREADABLE',

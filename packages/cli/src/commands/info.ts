@@ -1,5 +1,6 @@
-import { type BackupInfo, normalizeFileKey, parseUuid } from '@patch-backup/core'
+import { type BackupInfo, parseUuid } from '@patch-backup/core'
 import type { PolicySummary } from '../open.js'
+import { manifestKey } from '../project.js'
 import type { CommandContext } from './context.js'
 import { summarize } from './list.js'
 import { fileNotFound, patchNotFound } from './not-found.js'
@@ -17,6 +18,8 @@ export interface PatchInfo {
   size: number
   /** Bytes the store holds for them, when recorded (compression, encryption): `storedSize` summed, `size` where absent. */
   storedSize?: number
+  /** The project root the patch was made in (relative keys resolve against it), when recorded. */
+  projectRoot?: string
   /** Manifest fields beyond the standard ones, as they are. */
   extra: Record<string, unknown>
   /** The storage policy of this run (config file, --key-file, --no-auto-prune). */
@@ -41,13 +44,15 @@ export async function info(
   const manifest = await backups.getPatchMetadata(uuid)
   if (!manifest) throw patchNotFound(uuid)
   if (options.file !== undefined) {
-    const key = normalizeFileKey(options.file)
+    const key = manifestKey(backups.paths, backups.cwd, manifest.files, options.file)
     const backup = manifest.files[key]
     if (!backup) throw fileNotFound(uuid, key)
     return policy ? { uuid, path: key, backup, policy } : { uuid, path: key, backup }
   }
-  const { uuid: _uuid, patchedAt: _at, files: _files, ...extra } = manifest
+  const { uuid: _uuid, patchedAt: _at, files: _files, projectRoot, ...extra } = manifest
   const result: PatchInfo = { ...summarize(manifest), uuid, extra }
+  if (typeof projectRoot === 'string') result.projectRoot = projectRoot
+  else if (projectRoot !== undefined) extra.projectRoot = projectRoot
   const entries = Object.values(manifest.files)
   if (entries.some((e) => e.storedSize !== undefined))
     result.storedSize = entries.reduce((sum, e) => sum + (e.storedSize ?? e.size), 0)

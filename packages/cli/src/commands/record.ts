@@ -1,9 +1,5 @@
-import {
-  type FileError,
-  parseUuid,
-  type RecordPatchedResult,
-  resolveProjectFile,
-} from '@patch-backup/core'
+import { type FileError, parseUuid, type RecordPatchedResult } from '@patch-backup/core'
+import { fileArgument } from '../project.js'
 import type { CommandContext } from './context.js'
 import { toFileError } from './file-error.js'
 import { patchNotFound } from './not-found.js'
@@ -44,7 +40,7 @@ export async function record(
     only = []
     for (const file of options.files) {
       try {
-        const { key } = resolveProjectFile(backups.cwd, file)
+        const { key } = fileArgument(backups.paths, backups.cwd, file)
         if (!only.includes(key)) only.push(key)
       } catch (error) {
         errors.push(toFileError(file, error))

@@ -4,14 +4,13 @@ import {
   type FileError,
   type FileState,
   hashCurrentFile,
-  normalizeFileKey,
   PatchBackupError,
   type PatchManifest,
   parseUuid,
   type RestoreAllResult,
-  resolveProjectFile,
 } from '@patch-backup/core'
 import pMap from 'p-map'
+import { manifestKey } from '../project.js'
 import type { CommandBackups, CommandContext } from './context.js'
 import { toFileError } from './file-error.js'
 import { fileNotFound, patchNotFound } from './not-found.js'
@@ -66,13 +65,18 @@ export interface RestoreResult extends RestoreAllResult {
 const CONCURRENCY = 8
 
 /** The manifest keys to restore, and errors for the paths that name none. */
-function select(uuid: string, manifest: PatchManifest, files: readonly string[] | undefined) {
+function select(
+  backups: CommandBackups,
+  uuid: string,
+  manifest: PatchManifest,
+  files: readonly string[] | undefined,
+) {
   if (!files || files.length === 0) return { keys: Object.keys(manifest.files).sort(), errors: [] }
   const keys: string[] = []
   const errors: FileError[] = []
   for (const file of files) {
     try {
-      const key = normalizeFileKey(file)
+      const key = manifestKey(backups.paths, backups.cwd, manifest.files, file)
       if (!manifest.files[key]) errors.push(toFileError(file, fileNotFound(uuid, key)))
       else if (!keys.includes(key)) keys.push(key)
     } catch (error) {
@@ -80,6 +84,18 @@ function select(uuid: string, manifest: PatchManifest, files: readonly string[] 
     }
   }
   return { keys, errors }
+}
+
+/** The keys whose files this run may not write (`INVALID_PATH`), as file errors. */
+function unwritableKeys(backups: CommandBackups, keys: readonly string[]): FileError[] {
+  return keys.flatMap((key) => {
+    try {
+      backups.paths.fromKey(key)
+      return []
+    } catch (error) {
+      return [toFileError(key, error)]
+    }
+  })
 }
 
 function driftError(d: DriftedFile): FileError {
@@ -106,7 +122,7 @@ async function plan(
     async (key) => {
       const entry = manifest.files[key] as BackupInfo
       try {
-        const file = resolveProjectFile(backups.cwd, key)
+        const file = backups.paths.fromKey(key)
         await checkBackup(backups, uuid, key, entry)
         const current = await hashCurrentFile(file.absolute)
         const state = classify(entry, current)
@@ -161,7 +177,7 @@ export async function restore(
   if (!manifest) throw patchNotFound(uuid)
   const named = !!options.files && options.files.length > 0
   const force = !!options.force
-  const { keys, errors } = select(uuid, manifest, options.files)
+  const { keys, errors } = select(backups, uuid, manifest, options.files)
   const result: RestoreResult = {
     uuid,
     dryRun: !!options.dryRun,
@@ -188,11 +204,17 @@ export async function restore(
         }
       }
     } else if (!named) {
-      const all = await backups.restoreAllBackups(uuid, { atomic: result.atomic, force })
-      result.restored.push(...all.restored)
-      errors.push(...all.errors)
-      if (all.rolledBack) result.rolledBack = true
-      if (all.unchanged) result.unchanged = all.unchanged
+      // All or nothing: a key this run may not write (outside the project, without
+      // --allow-outside) fails the restore before any file is touched, named with the others.
+      const unreachable = result.atomic ? unwritableKeys(backups, keys) : []
+      if (unreachable.length > 0) errors.push(...unreachable)
+      else {
+        const all = await backups.restoreAllBackups(uuid, { atomic: result.atomic, force })
+        result.restored.push(...all.restored)
+        errors.push(...all.errors)
+        if (all.rolledBack) result.rolledBack = true
+        if (all.unchanged) result.unchanged = all.unchanged
+      }
     } else {
       const outcomes = await pMap(
         keys,

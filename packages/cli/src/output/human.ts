@@ -364,6 +364,7 @@ function info(d: InfoResult, s: Style): Rendered {
   } else {
     rows.push(['patched at', d.patchedAt], ['files', String(d.files)], ['size', exactBytes(d.size)])
     if (d.storedSize !== undefined) rows.push(['stored size', exactBytes(d.storedSize)])
+    if (d.projectRoot !== undefined) rows.push(['project', d.projectRoot])
     for (const [key, value] of Object.entries(d.extra)) rows.push([key, JSON.stringify(value)])
   }
   let out = table(rows.map(([k, v]) => [s.dim(k ?? ''), v ?? '']))

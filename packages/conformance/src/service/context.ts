@@ -13,11 +13,20 @@ export const BAD_UUIDS = ['../x', 'a/b', '', 'x'.repeat(200), 'a\0b', '.', '..',
  * service and clock (fresh before each test), and helpers on its temp project dir.
  */
 export interface ServiceTest {
+  /** `confined`: project-relative paths, `projectRoot` set; `absolute`: absolute paths, no root. */
+  readonly mode: 'confined' | 'absolute'
   readonly fixture: ServiceFixture
   readonly backups: PatchBackups
   /** What the service's `now` returns. */
   clock: Date
-  /** The absolute path of a project file. */
+  /** The temp project dir. */
+  readonly dir: string
+  /**
+   * What a test gives the service for a project file, and the key it expects back: `file` itself
+   * when confined, the absolute path (joined as text, so the service normalizes it) otherwise.
+   */
+  key(file: string): string
+  /** The absolute path of a project file (an absolute `file` is taken as it is). */
   at(file: string): string
   write(file: string, content: string | Buffer, mode?: number): Promise<void>
   read(file: string): Promise<string>

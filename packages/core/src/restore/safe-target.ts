@@ -112,12 +112,11 @@ export function isDeadProcess(pid: number): boolean {
  * Removes the temp files that restores killed mid-write left in `dirs` (beside their targets).
  * Only those of processes that are gone: a live restore's temp is about to be renamed.
  */
-export async function removeDeadTemps(realRoot: string, dirs: Iterable<string>): Promise<number> {
+export async function removeDeadTemps(dirs: Iterable<string>): Promise<number> {
   let removed = 0
   for (const dir of dirs) {
     let names: string[]
     try {
-      if (!isInside(realRoot, await realpath(dir))) continue
       names = await readdir(dir)
     } catch {
       continue // gone or unreadable: nothing of ours to remove

@@ -1,5 +1,5 @@
 // Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
-// Restore never writes outside the project root and never frees stored bytes (it adds snapshots).
+// Restore never writes outside a confining project root and never frees stored bytes (it adds snapshots).
 
 import { createReadStream } from 'node:fs'
 import { readlink, rename, rm } from 'node:fs/promises'
@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
 import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
-import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import type { FilePaths, ProjectFile } from '../file-path.js'
 import { SizeCapStream, VerifyingStream } from '../integrity.js'
 import { backupKey, newRestoreId, snapshotKey } from '../store-keys/layout.js'
 import { pinsOf } from '../store-keys/pins.js'
@@ -32,8 +32,6 @@ import {
   withoutJournal,
 } from './journal.js'
 import {
-  assertDirectoryInsideNow,
-  ensureParentInside,
   removeDeadTemps,
   replaceWithSymlink,
   writeAtomically,
@@ -73,8 +71,16 @@ export interface RecoverResult {
 export interface RestoreDeps {
   store: BackupStore
   manifests: ManifestRepository
-  root: string
-  realRoot: () => Promise<string>
+  /** Turns manifest keys into files (confined to the project root, or not). */
+  paths: FilePaths
+  /** Creates a target's missing parents, never through a symlink out of a confining root. */
+  ensureParent: (file: ProjectFile) => Promise<void>
+  /**
+   * Refuses (`INVALID_PATH`) to act on a confined file whose directory resolves outside the
+   * project at this moment; `false` when that directory is gone. Undo and recovery call it just
+   * before they delete, rename or write.
+   */
+  checkNow: (file: ProjectFile) => Promise<boolean>
   now: () => Date
   concurrency: number
   /** Give restored files the setuid, setgid and sticky bits their recorded mode has. Default: never. */
@@ -123,9 +129,9 @@ function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
 }
 
 export function createRestoreTransactions(deps: RestoreDeps) {
-  const { store, manifests, root, now, concurrency } = deps
-  const fileOf = (key: string) => resolveProjectFile(root, key)
-  const tempOf = (relative: string) => resolveProjectFile(root, relative).absolute
+  const { store, manifests, now, concurrency } = deps
+  const fileOf = (key: string) => deps.paths.fromKey(key)
+  const tempOf = (relative: string) => deps.paths.fromKey(relative).absolute
 
   async function openBlob(
     storeKey: string,
@@ -168,7 +174,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       ? [new SizeCapStream(blob.integrity, blob.size)]
       : [new VerifyingStream(blob.integrity, blob.size)]
     try {
-      await ensureParentInside(root, await deps.realRoot(), file.absolute)
+      await deps.ensureParent(file)
       if (temp === undefined) await writeAtomically(file.absolute, openSource, mode, verify)
       else await writeNewFile(temp, openSource, mode ?? 0o644, verify)
     } catch (error) {
@@ -230,25 +236,24 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const dirs = new Set<string>()
     for (const key of Object.keys(manifest.files)) {
       try {
-        dirs.add(path.dirname(fileOf(key).absolute))
+        const file = fileOf(key)
+        if (await deps.checkNow(file)) dirs.add(path.dirname(file.absolute))
       } catch {
-        // a key that resolves nowhere in the project has no temp beside it here
+        // a key that resolves nowhere in the project (or through a symlink out): nothing to sweep
       }
     }
-    await removeDeadTemps(await deps.realRoot(), dirs)
+    await removeDeadTemps(dirs)
     await store.removeDeadScratch?.().catch(() => 0)
   }
 
   /** Puts back what a restore replaced, checking where the target resolves to at this moment. */
   async function putBack(uuid: string, key: string, previous: Snapshot | null): Promise<void> {
     const file = fileOf(key)
-    const realRoot = await deps.realRoot()
     if (previous === null) {
-      if (await assertDirectoryInsideNow(realRoot, file.absolute))
-        await rm(file.absolute, { force: true })
+      if (await deps.checkNow(file)) await rm(file.absolute, { force: true })
     } else if (previous.symlink !== undefined) {
-      await ensureParentInside(root, realRoot, file.absolute)
-      await assertDirectoryInsideNow(realRoot, file.absolute)
+      await deps.ensureParent(file)
+      await deps.checkNow(file)
       await replaceWithSymlink(file.absolute, previous.symlink)
     } else await writeFromStore(snapshotStoreKey(uuid, key, previous), file, previous)
   }
@@ -305,7 +310,6 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         throw unwritable(fileOf(key), error)
       }
     }
-    const realRoot = await deps.realRoot()
     // A journal names its paths; where they lead is checked now, before anything is touched.
     for (const [key, f] of entries) {
       if (!isJournalTemp(key, f.temp)) {
@@ -316,8 +320,8 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         )
       }
       await settle(key, async () => {
-        await assertDirectoryInsideNow(realRoot, tempOf(f.temp))
-        await assertDirectoryInsideNow(realRoot, fileOf(key).absolute)
+        await deps.checkNow(fileOf(f.temp))
+        await deps.checkNow(fileOf(key))
       })
     }
     if (journal.phase === 'committing') {
@@ -508,7 +512,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     only?: readonly string[],
   ): Promise<FileOutcomes> {
     const outcome: FileOutcomes = { done: [], failed: [], errors: [] }
-    const keys = only ? only.map((p) => fileOf(p).key) : Object.keys(manifest.files).sort()
+    const keys = only
+      ? only.map((p) => deps.paths.resolve(p).key)
+      : Object.keys(manifest.files).sort()
     const recorded: Record<string, CurrentFile> = {}
     for (const key of keys) {
       if (!manifest.files[key]) {

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises'
 import path from 'node:path'
 import pMap from 'p-map'
 import { asStoreError, PatchBackupError } from '../errors.js'
-import { type ProjectFile, resolveProjectFile } from '../file-path.js'
+import { createFilePaths, type FilePathOptions, type ProjectFile } from '../file-path.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import { createMaintenance, type Maintenance } from '../maintenance/maintenance.js'
 import { removePatch } from '../maintenance/remove-patch.js'
@@ -15,7 +15,6 @@ import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
 import { journalOf, type Snapshot } from '../restore/journal.js'
-import { assertSourceInside } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
   type FileStatus,
@@ -39,13 +38,17 @@ import type {
   UndoResult,
 } from '../types.js'
 import { type PatchUuid, parseUuid } from '../uuid.js'
+import { createConfinement } from './confinement.js'
 import { createServicePolicies } from './policies.js'
 
-export interface PatchBackupsOptions {
+/**
+ * Paths (see `FilePathOptions`): without `projectRoot`, any absolute path is taken as it is and a
+ * relative one resolves against `cwd` (default `process.cwd()` at each call), as the seed did. With
+ * `projectRoot`, the service is confined to it: see docs/reliability.md for what holds either way.
+ */
+export interface PatchBackupsOptions extends FilePathOptions {
   store: BackupStore
   manifests: ManifestRepository
-  /** Project root: relative paths resolve against it and no file outside it is touched. */
-  cwd?: string
   now?: () => Date
   /** Files read or written at once by batch calls. Default 8. */
   concurrency?: number
@@ -142,7 +145,8 @@ async function readSmall(
 
 export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   const { store, manifests } = options
-  const root = path.resolve(options.cwd ?? process.cwd())
+  const paths = createFilePaths(options)
+  const confinement = createConfinement(paths)
   const now = options.now ?? (() => new Date())
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
   if (!store || !manifests) {
@@ -161,11 +165,6 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     concurrency,
     queue: patchQueue,
   })
-  let realRootPromise: Promise<string> | undefined
-  const realRoot = () => {
-    realRootPromise ??= import('node:fs/promises').then((fs) => fs.realpath(root)).catch(() => root)
-    return realRootPromise
-  }
 
   /**
    * Reads the file into the store and describes it; writes nothing to the manifest. `beforePut`
@@ -179,7 +178,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     let handle: Awaited<ReturnType<typeof open>>
     let mode: number
     try {
-      await assertSourceInside(await realRoot(), file.absolute)
+      await confinement.checkSource(file)
       handle = await open(file.absolute, constants.O_RDONLY)
     } catch (error) {
       if (error instanceof PatchBackupError) throw error
@@ -236,7 +235,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     entries: BackupInfo[],
     overwrite: boolean,
   ) {
-    const base: PatchManifest = current ?? { uuid, patchedAt: now().toISOString(), files: {} }
+    // A confined service records its project root, so a CLI run from anywhere finds the files of
+    // relative keys; the seed's readers ignore the extra field.
+    const base: PatchManifest = current ?? {
+      uuid,
+      patchedAt: now().toISOString(),
+      files: {},
+      ...(paths.projectRoot !== undefined && { projectRoot: paths.projectRoot }),
+    }
     const files = { ...base.files }
     let changed = current === undefined
     for (const entry of entries) {
@@ -247,6 +253,19 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return changed ? { ...base, files } : base
   }
 
+  /**
+   * The file as `files` records it: under its key, or under its absolute path (how the seed's
+   * module, and any caller without a project root, keyed it), so one file stays one entry.
+   */
+  function recordedFile(
+    files: Record<string, BackupInfo> | undefined,
+    file: ProjectFile,
+  ): ProjectFile {
+    if (!files || files[file.key]) return file
+    const absolute = file.absolute.split(path.sep).join('/')
+    return absolute !== file.key && files[absolute] ? paths.fromKey(absolute) : file
+  }
+
   async function readManifest(uuid: PatchUuid): Promise<PatchManifest | undefined> {
     return manifests.get(uuid)
   }
@@ -254,8 +273,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
   const transactions = createRestoreTransactions({
     store,
     manifests,
-    root,
-    realRoot,
+    paths,
+    ensureParent: confinement.ensureParent,
+    checkNow: confinement.checkNow,
     now,
     concurrency,
     allowSpecialModeBits: options.allowSpecialModeBits === true,
@@ -274,11 +294,12 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async createBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
+      const given = paths.resolve(filePath)
       // The store write happens under the patch's lock, so no cleanup, prune, gc or overwrite in
       // another process can remove or re-point the key between the write and the manifest's record.
       return patchQueue.run(id, () =>
         lockPatch(manifests, id, async (tx) => {
+          const file = recordedFile(tx.current?.files, given)
           const existing = tx.current?.files[file.key]
           if (existing && !opts.overwrite) return existing
           let pin: string | undefined
@@ -300,7 +321,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const files: ProjectFile[] = []
       for (const filePath of filePaths) {
         try {
-          files.push(resolveProjectFile(root, filePath))
+          files.push(paths.resolve(filePath))
         } catch (error) {
           errors.push(toFileError(String(filePath), error))
         }
@@ -310,7 +331,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           const recorded = tx.current?.files
           const existing = opts.overwrite ? undefined : recorded
           const pins = new Map<string, string>()
-          const unique = [...new Map(files.map((f) => [f.key, f])).values()]
+          const unique = [
+            ...new Map(files.map((f) => recordedFile(recorded, f)).map((f) => [f.key, f])).values(),
+          ]
           const refusal = await policies.quota?.checkBatch(
             id,
             unique.filter((f) => !existing?.[f.key]),
@@ -368,8 +391,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
       const manifest = await settledManifest(id)
+      const file = recordedFile(manifest?.files, paths.resolve(filePath))
       const entry = manifest?.files[file.key]
       if (!manifest || !entry) return false
       await transactions.removeLeftovers(manifest)
@@ -393,12 +416,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         async (key) => {
           try {
             const entry = manifest.files[key] as BackupInfo
-            const { snapshot } = await transactions.restoreOne(
-              id,
-              resolveProjectFile(root, key),
-              entry,
-              opts,
-            )
+            const { snapshot } = await transactions.restoreOne(id, paths.fromKey(key), entry, opts)
             if (snapshot) kept[key] = snapshot
             return undefined
           } catch (error) {
@@ -461,8 +479,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async getBackupInfo(uuid, filePath) {
       const id = parseUuid(uuid)
-      const file = resolveProjectFile(root, filePath)
-      return (await readManifest(id))?.files[file.key]
+      const files = (await readManifest(id))?.files
+      return files?.[recordedFile(files, paths.resolve(filePath)).key]
     },
 
     async getPatchMetadata(uuid) {

@@ -87,7 +87,7 @@ export function openStack(ws: Workspace, options: StackOptions = {}): Stack {
   const backups = createPatchBackups({
     store: options.wrapStore ? options.wrapStore(store) : store,
     manifests: options.wrapManifests ? options.wrapManifests(manifests) : manifests,
-    cwd: options.cwd ?? ws.project,
+    projectRoot: options.cwd ?? ws.project,
   })
   return { backups, store, manifests }
 }
