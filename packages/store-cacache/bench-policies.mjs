@@ -1,7 +1,7 @@
 // Storage policies benchmark: compression ratio on a real node_modules sample and the throughput
 // cost of each decorator relative to the plain cacache store, measured in one run.
 //
-//   pnpm turbo run build --filter=@patch-backup/store-cacache... && node packages/store-cacache/bench-policies.mjs
+//   pnpm build --filter=@patch-backup/store-cacache... && node packages/store-cacache/bench-policies.mjs
 //
 // Options (env): BENCH_FILES (default 2000), BENCH_ROUNDS (default 3, best kept), BENCH_SAMPLE_DIR
 // (default <repo>/node_modules/.pnpm), BENCH_BIG_MIB (default 64; 0 skips the large-file rows).
