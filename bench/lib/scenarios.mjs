@@ -211,9 +211,9 @@ export async function scaling({ small, large, lookups, rounds, log }) {
   }
 }
 
-/** `patch-backup --version` from the built bin vs `node -e 0`, spawned in turn. */
+/** `patch-backup --version` from the bin users run vs `node -e 0`, spawned in turn. */
 export async function coldStart({ rounds }) {
-  const bin = path.join(repo, 'packages', 'cli', 'dist', 'bin.js')
+  const bin = path.join(repo, 'packages', 'cli', 'bin', 'patch-backup.js')
   const { version } = JSON.parse(
     await readFile(path.join(repo, 'packages', 'cli', 'package.json'), 'utf8'),
   )

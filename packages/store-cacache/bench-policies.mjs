@@ -1,7 +1,7 @@
 // Storage policies benchmark: compression ratio on a real node_modules sample and the throughput
 // cost of each decorator relative to the plain cacache store, measured in one run.
 //
-//   pnpm turbo run build --filter=@patch-backup/store-cacache... && node packages/store-cacache/bench-policies.mjs
+//   pnpm build --filter=@patch-backup/store-cacache... && node packages/store-cacache/bench-policies.mjs
 //
 // Options (env): BENCH_FILES (default 2000), BENCH_ROUNDS (default 3, best kept), BENCH_SAMPLE_DIR
 // (default <repo>/node_modules/.pnpm), BENCH_BIG_MIB (default 64; 0 skips the large-file rows).
@@ -73,13 +73,18 @@ async function diskBytes(dir) {
 }
 
 const key = generateKey()
+// zstd rows only where zlib has zstd (Node 22.15+): run this on Node 22 or 24 to see them.
+const zstd = isCompressionSupported('zstd')
 const configs = [
   ['plain cacache', (s) => s],
   ['gzip (level 6)', (s) => withCompression(s, { algorithm: 'gzip' })],
   ['gzip level 1', (s) => withCompression(s, { algorithm: 'gzip', level: 1 })],
   ['brotli (level 5, default)', (s) => withCompression(s, { algorithm: 'brotli' })],
-  ...(isCompressionSupported('zstd')
-    ? [['zstd (level 3)', (s) => withCompression(s, { algorithm: 'zstd' })]]
+  ...(zstd
+    ? [
+        ['zstd (level 3)', (s) => withCompression(s, { algorithm: 'zstd' })],
+        ['zstd level 9', (s) => withCompression(s, { algorithm: 'zstd', level: 9 })],
+      ]
     : []),
   ['AES-256-GCM', (s) => withEncryption(s, { key })],
   ['gzip + AES-256-GCM', (s) => withCompression(withEncryption(s, { key }), { algorithm: 'gzip' })],
@@ -87,6 +92,14 @@ const configs = [
     'brotli + AES-256-GCM',
     (s) => withCompression(withEncryption(s, { key }), { algorithm: 'brotli' }),
   ],
+  ...(zstd
+    ? [
+        [
+          'zstd + AES-256-GCM',
+          (s) => withCompression(withEncryption(s, { key }), { algorithm: 'zstd' }),
+        ],
+      ]
+    : []),
 ]
 
 /** Puts every file (read as a stream), then opens and reads every one back; best of `rounds`. */
@@ -139,7 +152,7 @@ if (files.length === 0) throw new Error(`No .js files under ${sampleDir}`)
 const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size)))
 const sampleBytes = sizes.reduce((a, b) => a + b, 0)
 console.log(
-  `Node ${process.versions.node}, ${os.cpus().length} CPUs, best of ${rounds}, ${CONCURRENCY} at a time.`,
+  `Node ${process.versions.node}, ${os.cpus().length} CPUs, best of ${rounds}, ${CONCURRENCY} at a time.${zstd ? '' : ' No zstd rows: this Node has no zstd in zlib (22.15+ has).'}`,
 )
 console.log(
   `Sample: the first ${files.length} .js files under ${path.relative(process.cwd(), sampleDir) || sampleDir} (${(sampleBytes / MB).toFixed(1)} MB, mean ${Math.round(sampleBytes / files.length)} bytes). Stored size is what content-v2 holds on disk.\n`,

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
+const bin = fileURLToPath(new URL('../bin/patch-backup.js', import.meta.url))
 const runs = Number(process.argv[2] ?? 20)
 const store = mkdtempSync(path.join(os.tmpdir(), 'pb-cold-start-'))
 const cases = {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { isCompressionSupported } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { formatBytes } from '../src/output/bytes.js'
 import { cleanEnv, json, type Sandbox, sandbox } from './helpers.js'
@@ -108,38 +109,63 @@ describe('prune', () => {
   })
 })
 
+// The spawned bin runs on this test's Node: CI runs this file on 20 (no zstd in zlib), 22 and 24.
+const zstdHere = isCompressionSupported('zstd')
+const algorithms = (['gzip', 'brotli', 'zstd'] as const).filter(isCompressionSupported)
+
 describe('config: compression', () => {
-  it('gzip: backup and restore round trip, info shows the stored size', async () => {
-    await config({ compression: { algorithm: 'gzip' } })
-    expect((await box.cli(['backup', 'p', A, B])).code).toBe(0)
-    const fileInfo = json<{
-      backup: { size: number; storedSize: number }
-      policy: { compression: { algorithm: string }; encryption: null }
-    }>(await box.cli(['info', 'p', A, '--json']))
-    expect(fileInfo.backup.size).toBe(COMPRESSIBLE.length)
-    expect(fileInfo.backup.storedSize).toBeLessThan(fileInfo.backup.size)
-    expect(fileInfo.policy.compression.algorithm).toBe('gzip')
-    expect(fileInfo.policy.encryption).toBeNull()
-    const patchInfo = json<{ size: number; storedSize: number }>(
-      await box.cli(['info', 'p', '--json']),
-    )
-    expect(patchInfo.storedSize).toBeLessThan(patchInfo.size)
-    const human = await box.cli(['info', 'p', A])
-    expect(human.stdout).toMatch(/stored size\s+\d+ B/)
-    expect(human.stdout).toMatch(/compression\s+gzip/)
-    expect(human.stdout).toMatch(/encryption\s+off/)
+  it.each(algorithms)(
+    '%s: backup and restore round trip, info shows the stored size',
+    async (algorithm) => {
+      await config({ compression: { algorithm } })
+      expect((await box.cli(['backup', 'p', A, B])).code).toBe(0)
+      const fileInfo = json<{
+        backup: { size: number; storedSize: number }
+        policy: { compression: { algorithm: string }; encryption: null }
+      }>(await box.cli(['info', 'p', A, '--json']))
+      expect(fileInfo.backup.size).toBe(COMPRESSIBLE.length)
+      expect(fileInfo.backup.storedSize).toBeLessThan(fileInfo.backup.size)
+      expect(fileInfo.policy.compression.algorithm).toBe(algorithm)
+      expect(fileInfo.policy.encryption).toBeNull()
+      const patchInfo = json<{ size: number; storedSize: number }>(
+        await box.cli(['info', 'p', '--json']),
+      )
+      expect(patchInfo.storedSize).toBeLessThan(patchInfo.size)
+      const human = await box.cli(['info', 'p', A])
+      expect(human.stdout).toMatch(/stored size\s+\d+ B/)
+      expect(human.stdout).toMatch(new RegExp(`compression\\s+${algorithm}`))
+      expect(human.stdout).toMatch(/encryption\s+off/)
 
-    await box.write(A, 'changed\n')
-    expect((await box.cli(['restore', 'p'])).code).toBe(0)
-    expect(await readFile(path.join(box.project, A), 'utf8')).toBe(COMPRESSIBLE)
+      await box.write(A, 'changed\n')
+      expect((await box.cli(['restore', 'p'])).code).toBe(0)
+      expect(await readFile(path.join(box.project, A), 'utf8')).toBe(COMPRESSIBLE)
 
-    // Compression turned off again: what was compressed stays readable.
-    await config({})
-    await box.write(A, 'changed again\n')
-    expect((await box.cli(['verify', 'p'])).code).toBe(0)
-    expect((await box.cli(['restore', 'p', A])).code).toBe(0)
-    expect(await readFile(path.join(box.project, A), 'utf8')).toBe(COMPRESSIBLE)
-  })
+      // Compression turned off again: what was compressed stays readable.
+      await config({})
+      await box.write(A, 'changed again\n')
+      expect((await box.cli(['verify', 'p'])).code).toBe(0)
+      expect((await box.cli(['restore', 'p', A])).code).toBe(0)
+      expect(await readFile(path.join(box.project, A), 'utf8')).toBe(COMPRESSIBLE)
+    },
+  )
+
+  it.skipIf(zstdHere)(
+    'zstd where zlib has none: UNSUPPORTED naming the Node needed, nothing written',
+    async () => {
+      await config({ compression: 'zstd' })
+      const r = await box.cli(['backup', 'p', A, '--json'])
+      expect(r.code).toBe(1)
+      const { error } = json<{ error: { code: string; message: string } }>(r)
+      expect(error.code).toBe('UNSUPPORTED')
+      expect(error.message).toContain(`zstd on Node ${process.versions.node}`)
+      expect(error.message).toContain('22.15')
+      const human = await box.cli(['backup', 'p', A])
+      expect(human.code).toBe(1)
+      expect(human.stderr).toContain("Use 'gzip' or 'brotli', or run a newer Node.")
+      await config({})
+      expect(json<{ patches: unknown[] }>(await box.cli(['list', '--json'])).patches).toEqual([])
+    },
+  )
 
   it('without a config, info reports no policy in force', async () => {
     expect((await box.cli(['backup', 'p', B])).code).toBe(0)

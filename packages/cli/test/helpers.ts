@@ -4,8 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The built bin, run as a user runs it. */
-export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
+/** The bin package.json names (it runs the build's dist/bin.js), run as a user runs it. */
+export const BIN = fileURLToPath(new URL('../bin/patch-backup.js', import.meta.url))
 
 export interface Run {
   code: number | null

@@ -13,8 +13,69 @@ import { compressible, createTrustingStore, failureOf, readAll } from './policy-
 const KEY = 'socket:patch:backup:c-1:0123456789abcdef'
 const OTHER = 'socket:patch:backup:c-2:0123456789abcdef'
 
+/** Where Node's zlib has zstd: 22.15+ on line 22, 23.8+, and every later line. */
+function nodeShipsZstd(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major >= 24 || (major === 23 && minor >= 8) || (major === 22 && minor >= 15)
+}
+const zstdHere = isCompressionSupported('zstd')
+/** Every algorithm this Node compresses with: CI runs this file on Node 20, 22 and 24. */
+const algorithms = (['gzip', 'brotli', 'zstd'] as const).filter(isCompressionSupported)
+
+/** A blob as withCompression({ algorithm: 'zstd' }) stored it on Node 24: header, then the frame. */
+const ZSTD_PLAIN = Buffer.from('module.exports = function add(a, b) { return a + b }\n'.repeat(50))
+const ZSTD_STORED = Buffer.from(
+  'UEJaAQMAAAAotS/9AFj1AQBUA21vZHVsZS5leHBvcnRzID0gZnVuY3Rpb24gYWRkKGEsIGIpIHsgcmV0dXJuIGEgKyBiIH0KAQAlIuwrKA==',
+  'base64',
+)
+
+describe('zstd support', () => {
+  it('is detected exactly on the Node versions whose zlib has it', () => {
+    expect(nodeShipsZstd('20.20.2')).toBe(false)
+    expect(nodeShipsZstd('22.14.0')).toBe(false)
+    expect(nodeShipsZstd('22.15.0')).toBe(true)
+    expect(nodeShipsZstd('24.0.0')).toBe(true)
+    // So a Node that should have zstd can never quietly take the "unsupported" branches below.
+    expect(zstdHere).toBe(nodeShipsZstd())
+  })
+
+  it.runIf(!zstdHere)(
+    'where zlib has none: UNSUPPORTED at construction, naming the Node needed',
+    () => {
+      for (const options of [
+        { algorithm: 'zstd' } as const,
+        { algorithm: 'zstd', level: 3 } as const,
+      ]) {
+        expect(() => withCompression(createMemoryStore(), options)).toThrow(
+          expect.objectContaining({
+            code: 'UNSUPPORTED',
+            message: expect.stringContaining(
+              `Node ${process.versions.node}: zlib's zstd arrived in Node 22.15`,
+            ),
+          }),
+        )
+      }
+    },
+  )
+
+  it('reads a blob stored with zstd on a newer Node, or fails with UNSUPPORTED where zlib has none', async () => {
+    const inner = createMemoryStore()
+    await inner.put(KEY, ZSTD_STORED)
+    // Reading needs no zstd in the options: the blob's header names its method.
+    const store = withCompression(inner, { algorithm: 'gzip' })
+    const integrity = sha256Integrity(ZSTD_PLAIN)
+    if (zstdHere) {
+      expect((await readAll(await store.open(KEY, integrity))).equals(ZSTD_PLAIN)).toBe(true)
+      return
+    }
+    const failure = await failureOf(readAll(await store.open(KEY, integrity)))
+    expect(isPatchBackupError(failure, 'UNSUPPORTED')).toBe(true)
+    expect((failure as Error).message).toContain('read a backup compressed with zstd')
+  })
+})
+
 describe('withCompression', () => {
-  it.each(['gzip', 'brotli'] as const)(
+  it.each(algorithms)(
     '%s: round-trips and reports the original integrity and size',
     async (algorithm) => {
       const inner = createMemoryStore()
@@ -141,17 +202,22 @@ describe('withCompression', () => {
     )
   })
 
-  it('zstd: UNSUPPORTED at construction where zlib has no zstd, a round trip where it does', async () => {
-    if (!isCompressionSupported('zstd')) {
-      expect(() => withCompression(createMemoryStore(), { algorithm: 'zstd' })).toThrow(
-        expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringContaining('22.15') }),
-      )
-      return
-    }
-    const store = withCompression(createMemoryStore(), { algorithm: 'zstd' })
-    const bytes = compressible(300_000)
-    const { integrity, storedSize } = await store.put(KEY, bytes)
-    expect(storedSize).toBeLessThan(bytes.length / 2)
-    expect((await readAll(await store.open(KEY, integrity))).equals(bytes)).toBe(true)
-  })
+  it.each(algorithms)(
+    '%s: every level round-trips, out-of-range levels are refused',
+    async (algorithm) => {
+      const [min, max] = ({ gzip: [1, 9], brotli: [0, 11], zstd: [1, 22] } as const)[algorithm]
+      const bytes = compressible(20_000, 6)
+      for (const level of [min, max]) {
+        const store = withCompression(createMemoryStore(), { algorithm, level })
+        const { integrity, storedSize } = await store.put(KEY, bytes)
+        expect(storedSize).toBeLessThan(bytes.length / 2)
+        expect((await readAll(await store.open(KEY, integrity))).equals(bytes)).toBe(true)
+      }
+      for (const level of [min - 1, max + 1]) {
+        expect(() => withCompression(createMemoryStore(), { algorithm, level })).toThrow(
+          expect.objectContaining({ code: 'INVALID_OPTIONS' }),
+        )
+      }
+    },
+  )
 })

@@ -599,6 +599,8 @@ describe('streaming', () => {
     }
     expect(bytes).toBe(total)
     expect(`sha256-${hash.digest('base64')}`).toBe(integrity)
-    expect(peak - baseline).toBeLessThan(total / 4)
+    // Half the file: holding it would take all of it. (A quarter held on Node 20; the V8 of Node 22
+    // and 24 keeps a larger young generation committed, 18-20 MiB here.)
+    expect(peak - baseline).toBeLessThan(total / 2)
   })
 })

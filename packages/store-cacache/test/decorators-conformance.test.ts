@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
 import { runBackupStoreSuite, runServiceSuite } from '@patch-backup/conformance'
 import {
   type BackupStore,
   createMemoryManifestRepository,
+  isCompressionSupported,
   isPatchBackupError,
   withCompression,
   withEncryption,
@@ -15,6 +17,10 @@ const gzip = { algorithm: 'gzip' } as const
 const decorators = {
   'withCompression(gzip)': (s: BackupStore) => withCompression(s, gzip),
   'withCompression(brotli)': (s: BackupStore) => withCompression(s, { algorithm: 'brotli' }),
+  // zstd where this Node's zlib has it (22.15+); CI runs this file on 20, 22 and 24.
+  ...(isCompressionSupported('zstd')
+    ? { 'withCompression(zstd)': (s: BackupStore) => withCompression(s, { algorithm: 'zstd' }) }
+    : {}),
   withEncryption: (s: BackupStore) => withEncryption(s, { key }),
   'withCompression(withEncryption(…))': (s: BackupStore) =>
     withCompression(withEncryption(s, { key }), gzip),
@@ -33,6 +39,18 @@ runServiceSuite('compression + encryption over cacache, memory manifests', async
 describe('decorators over cacache', () => {
   let fx: DecoratedFixture
   afterEach(() => fx.cleanup())
+
+  it.skipIf(isCompressionSupported('zstd'))(
+    'zstd where zlib has none: UNSUPPORTED before anything is stored',
+    async () => {
+      fx = await createDecoratedFixture((s) => s)
+      const { store, cachePath } = fx
+      expect(() => withCompression(store, { algorithm: 'zstd' })).toThrow(
+        expect.objectContaining({ code: 'UNSUPPORTED' }),
+      )
+      expect(await readdir(cachePath).catch(() => [])).toEqual([])
+    },
+  )
 
   describe('encryption', () => {
     let cacache: BackupStore

@@ -3,7 +3,7 @@
 // one 64 MiB file, and 200 files of 64 KiB put and opened 8 at a time (the service's default).
 // Each figure is the median of RUNS runs, each on a fresh, empty store.
 //
-//   pnpm turbo run build --filter=@patch-backup/store-s3... && node packages/store-s3/bench/throughput.mjs
+//   pnpm build --filter=@patch-backup/store-s3... && node packages/store-s3/bench/throughput.mjs
 import { fork } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'

@@ -24,7 +24,7 @@ afterAll(async () => {
 })
 
 describe('large files stream', () => {
-  it(`backs up ${SIZE_MIB} MiB in parts and restores it byte for byte under 150 MiB RSS`, async () => {
+  it(`backs up ${SIZE_MIB} MiB in parts and restores it byte for byte in under 90 MiB of RSS over the start`, async () => {
     const file = path.join(work, 'project', 'big.bin')
     await writeRandomFile(file, SIZE_MIB)
     const before = await hashFile(file)
@@ -33,14 +33,18 @@ describe('large files stream', () => {
     const report = JSON.parse(stdout) as {
       bytes: number
       maxRssBytes: number
+      startRssBytes: number
       uploadMs: number
       downloadMs: number
     }
     console.log(
-      `${SIZE_MIB} MiB over S3: upload ${report.uploadMs} ms, download ${report.downloadMs} ms, peak RSS ${(report.maxRssBytes / MIB).toFixed(1)} MiB`,
+      `${SIZE_MIB} MiB over S3: upload ${report.uploadMs} ms, download ${report.downloadMs} ms, peak RSS ${(report.maxRssBytes / MIB).toFixed(1)} MiB (${(report.startRssBytes / MIB).toFixed(1)} MiB at start)`,
     )
     expect(report.bytes).toBe(SIZE_MIB * MIB)
     expect(await hashFile(file)).toBe(before)
-    expect(report.maxRssBytes).toBeLessThan(150 * MIB)
+    // Judged from the process's own start (Node and the AWS SDK loaded): 64 MiB on Node 20, 80 on
+    // 24, whose V8 also grows ~15 MiB more on the same run. On 20 this is about the old bound of a
+    // 150 MiB peak.
+    expect(report.maxRssBytes - report.startRssBytes).toBeLessThan(90 * MIB)
   })
 })

@@ -81,8 +81,8 @@ describe('no usable home', () => {
     try {
       const bin = path.join(
         path.dirname(createRequire(import.meta.url).resolve('@patch-backup/cli/package.json')),
-        'dist',
-        'bin.js',
+        'bin',
+        'patch-backup.js',
       )
       const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>(
         (resolve) => {

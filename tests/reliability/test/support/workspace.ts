@@ -99,7 +99,7 @@ export function assertBuilt(): void {
       new URL(`../../../../packages/${pkg}/dist/index.js`, import.meta.url),
     )
     if (!existsSync(built)) {
-      throw new Error(`${built} is missing: run \`pnpm turbo run build\` first.`)
+      throw new Error(`${built} is missing: run \`pnpm build\` first.`)
     }
   }
 }
