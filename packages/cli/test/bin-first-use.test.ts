@@ -237,3 +237,86 @@ describe('sizes mean one thing per column (item 7)', () => {
     expect(j.removed).toMatchObject([{ uuid: 't1', size: 1600, bytes: 0 }])
   })
 })
+
+describe('every state a target can be in (item 1)', () => {
+  it('a directory where a file was: status says so, the dry run and the run fail alike, naming it', async () => {
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    const { rm, mkdir } = await import('node:fs/promises')
+    await rm(`${box.project}/${A}`)
+    await mkdir(`${box.project}/${A}`)
+    await box.write(B, 'patched\n')
+    const status = json<{ files: { path: string; state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files.map((f) => f.state)).toEqual(['directory', 'modified'])
+    const human = await box.cli(['status', 'fix-1'])
+    expect(human.stdout).toMatch(new RegExp(`directory\\s+${A}\\n`))
+
+    const expected = {
+      failed: [A],
+      errors: [
+        {
+          path: A,
+          code: 'TARGET_NOT_A_FILE',
+          message: expect.stringContaining(`${box.project}/${A} is a directory`),
+        },
+      ],
+    }
+    const dry = await box.cli(['restore', 'fix-1', '--dry-run', '--json'])
+    expect(dry.code).toBe(1)
+    expect(json(dry)).toMatchObject(expected)
+    const dryHuman = await box.cli(['restore', 'fix-1', '--dry-run'])
+    expect(dryHuman.stdout).toMatch(/1 would be restored, 1 would fail/)
+    expect(dryHuman.stderr).toContain('TARGET_NOT_A_FILE')
+
+    const real = await box.cli(['restore', 'fix-1', '--json'])
+    expect(real.code).toBe(1)
+    expect(json(real)).toMatchObject({ ...expected, restored: [] })
+    const loose = await box.cli(['restore', 'fix-1', '--no-atomic', '--json'])
+    expect(loose.code).toBe(1)
+    expect(json(loose)).toMatchObject({ ...expected, restored: [B] })
+
+    const diff = await box.cli(['diff', 'fix-1', A, '--json'])
+    expect(diff.code).toBe(1)
+    expect(json(diff)).toMatchObject({ error: { code: 'TARGET_NOT_A_FILE' } })
+  })
+
+  it('a symlink is its own state, never read through; restore replaces the link', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    const { rm, symlink, readFile, writeFile, lstat } = await import('node:fs/promises')
+    const outside = `${box.project}/../outside.js`
+    await writeFile(outside, 'module.exports = 1\n') // the backed-up bytes: read through, it looked original
+    await rm(`${box.project}/${A}`)
+    await symlink(outside, `${box.project}/${A}`)
+    const status = json<{ files: { state: string; currentIntegrity?: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ state: 'symlink' }])
+    expect(status.files[0]?.currentIntegrity).toBeUndefined()
+    const dry = json<{ files: { current: string; action: string }[] }>(
+      await box.cli(['restore', 'fix-1', '--dry-run', '--json']),
+    )
+    expect(dry.files).toMatchObject([{ current: 'symlink', action: 'restore' }])
+    const r = await box.cli(['restore', 'fix-1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await lstat(`${box.project}/${A}`)).isSymbolicLink()).toBe(false)
+    expect(await readFile(outside, 'utf8')).toBe('module.exports = 1\n')
+  })
+
+  it('a fifo is not-a-file: status does not hang on it, restore fails naming it', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    const { rm } = await import('node:fs/promises')
+    const { execFileSync } = await import('node:child_process')
+    await rm(`${box.project}/${A}`)
+    execFileSync('mkfifo', [`${box.project}/${A}`])
+    const status = json<{ files: { state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ state: 'not-a-file' }])
+    const r = await box.cli(['restore', 'fix-1', '--json'])
+    expect(r.code).toBe(1)
+    expect(json(r)).toMatchObject({
+      errors: [{ path: A, code: 'TARGET_NOT_A_FILE', message: expect.stringContaining('a fifo') }],
+    })
+  })
+})

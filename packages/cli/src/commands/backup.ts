@@ -135,7 +135,7 @@ export async function backup(
       backupIntegrity: info.integrity,
       differs: current?.integrity !== info.integrity,
     }
-    if (current) entry.currentIntegrity = current.integrity
+    if (current?.kind === 'file') entry.currentIntegrity = current.integrity
     kept.push(entry)
   }
   return { uuid, size, ...result, kept, directories }

@@ -1,6 +1,5 @@
 import {
   type BackupInfo,
-  classify,
   type FileError,
   type FileState,
   hashCurrentFile,
@@ -8,8 +7,10 @@ import {
   PatchBackupError,
   type PatchManifest,
   parseUuid,
+  type RestoreAction,
   type RestoreAllResult,
   resolveProjectFile,
+  restoreStep,
 } from '@patch-backup/core'
 import pMap from 'p-map'
 import type { CommandBackups, CommandContext } from './context.js'
@@ -29,8 +30,11 @@ export interface RestoreOptions {
   force?: boolean
 }
 
-/** What a restore does to a file: writes it, finds it already original, or refuses it (drifted). */
-export type RestoreAction = 'restore' | 'unchanged' | 'refuse'
+/**
+ * What a restore does to a file: writes it, finds it already original, refuses it (drifted), or
+ * fails on it (a directory or other non-file there, an unreadable file): core's `restoreStep`.
+ */
+export type { RestoreAction }
 
 export interface RestorePlanEntry {
   path: string
@@ -109,7 +113,9 @@ async function plan(
         const file = resolveProjectFile(backups.cwd, key)
         await checkBackup(backups, uuid, key, entry)
         const current = await hashCurrentFile(file.absolute)
-        const state = classify(entry, current)
+        const { state, action, error } = restoreStep(key, file.absolute, entry, current, {
+          force,
+        })
         const drifted: DriftedFile | undefined =
           state === 'drifted'
             ? {
@@ -118,8 +124,6 @@ async function plan(
                 currentIntegrity: current?.integrity ?? '',
               }
             : undefined
-        const action: RestoreAction =
-          state === 'original' ? 'unchanged' : drifted && !force ? 'refuse' : 'restore'
         const entryPlan: RestorePlanEntry = {
           path: key,
           size: entry.size,
@@ -127,7 +131,7 @@ async function plan(
           current: state,
           action,
         }
-        return { plan: entryPlan, drifted }
+        return { plan: entryPlan, drifted, refusal: error && toFileError(key, error) }
       } catch (error) {
         return { error: toFileError(key, error) }
       }
@@ -184,6 +188,7 @@ export async function restore(
           result.files.push(outcome.plan)
           if (outcome.plan.action === 'refuse' && outcome.drifted)
             errors.push(driftError(outcome.drifted))
+          else if (outcome.refusal) errors.push(outcome.refusal)
           else result.restored.push(outcome.plan.path)
         }
       }

@@ -31,12 +31,18 @@ export const FILE_STATES: readonly FileState[] = [
   'drifted',
   'modified',
   'missing',
+  'directory',
+  'symlink',
+  'not-a-file',
+  'unreadable',
 ]
 
 /**
  * Each file of a patch as the service classifies it: `original` (holds its backup), `patched`
  * (holds the recorded patched bytes), `drifted` (neither, though the patch was recorded),
- * `modified` (differs from its backup, nothing recorded) or `missing`.
+ * `modified` (differs from its backup, nothing recorded), `missing`, or something other than a
+ * regular file where it was: `directory`, `symlink`, `not-a-file` (a fifo, socket or device) or
+ * `unreadable` (see `FileState` in core).
  */
 export async function status(
   options: StatusOptions,

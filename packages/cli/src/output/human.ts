@@ -111,7 +111,10 @@ function backup(d: BackupResult, s: Style): Rendered {
 
 function planNote(f: RestorePlanEntry): string {
   if (f.action === 'unchanged') return 'already original'
-  if (f.action === 'refuse') return 'refused: drifted (--force restores it)'
+  if (f.action === 'refuse')
+    return `refused: ${f.current === 'symlink' ? 'a symlink now' : 'drifted'} (--force restores it)`
+  if (f.action === 'fail') return 'would fail (see below)'
+  if (f.current === 'symlink') return 'the link is replaced by the file, not written through'
   if (f.current === 'drifted') return 'drifted: restored with --force, its bytes kept for undo'
   return ''
 }
@@ -122,6 +125,7 @@ function dryRun(d: RestoreResult, s: Style): Rendered {
   const parts = [`${count('restore')} would be restored`]
   if (count('unchanged')) parts.push(`${count('unchanged')} already original`)
   if (count('refuse')) parts.push(`${count('refuse')} refused (drifted)`)
+  if (count('fail')) parts.push(`${count('fail')} would fail`)
   const head = `Dry run: ${plural(files.length, 'file')} of patch ${s.bold(d.uuid)} verified; ${parts.join(', ')}. Nothing was written.\n`
   const rows = files.map((f) => [
     stateLabel(f.current, s),
@@ -492,6 +496,11 @@ function status(d: StatusResult, s: Style): Rendered {
     hint = `${s.dim('hint:')} drifted files changed after the patch was recorded; restore refuses them unless --force.\n`
   else if (d.counts.modified > 0 && d.counts.patched === 0)
     hint = `${s.dim('hint:')} run 'patch-backup record ${d.uuid}' right after applying a patch, so that status and restore can tell its changes from later ones.\n`
+  const blocked = d.counts.directory + d.counts['not-a-file'] + d.counts.unreadable
+  if (blocked > 0)
+    hint += `${s.dim('hint:')} restore cannot replace a directory, another non-file or an unreadable file where a backed-up file was: move or fix ${blocked === 1 ? 'it' : 'them'} first.\n`
+  if (d.counts.symlink > 0)
+    hint += `${s.dim('hint:')} a symlink stands where a backed-up file was; restore replaces the link with the file and never writes through it.\n`
   return { stdout: head + table(rows, { indent: '  ' }) + hint, stderr: '' }
 }
 
