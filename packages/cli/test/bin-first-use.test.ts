@@ -320,3 +320,32 @@ describe('every state a target can be in (item 1)', () => {
     })
   })
 })
+
+describe('a mode-only change (item 9)', () => {
+  it('status says mode-changed, and restore puts the recorded mode back', async () => {
+    const { chmod, stat } = await import('node:fs/promises')
+    const file = `${box.project}/${A}`
+    await chmod(file, 0o755)
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    await chmod(file, 0o600)
+    const status = json<{ files: { path: string; state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ path: A, state: 'mode-changed' }, { state: 'original' }])
+    expect((await box.cli(['status', 'fix-1'])).stdout).toContain(
+      'restore puts the recorded mode back',
+    )
+    const dry = json<{ files: { current: string; action: string }[] }>(
+      await box.cli(['restore', 'fix-1', '--dry-run', '--json']),
+    )
+    expect(dry.files[0]).toMatchObject({ current: 'mode-changed', action: 'restore' })
+    const r = await box.cli(['restore', 'fix-1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`restored\\s+${A}\\n`))
+    expect((await stat(file)).mode & 0o777).toBe(0o755)
+    // File by file too.
+    await chmod(file, 0o600)
+    expect((await box.cli(['restore', 'fix-1', A])).code).toBe(0)
+    expect((await stat(file)).mode & 0o777).toBe(0o755)
+  })
+})

@@ -68,6 +68,7 @@ describe('--store s3://bucket/prefix', () => {
       patched: 1,
       drifted: 1,
       modified: 0,
+      'mode-changed': 0,
       missing: 0,
       directory: 0,
       symlink: 0,

@@ -114,6 +114,7 @@ describe.skipIf(process.platform === 'win32')('installed globally from the packe
         patched: 0,
         drifted: 0,
         modified: 1,
+        'mode-changed': 0,
         missing: 0,
         directory: 0,
         symlink: 0,

@@ -77,7 +77,8 @@ export async function diff(options: DiffOptions, { backups }: CommandContext): P
     current: now ? { size: now.size, integrity: now.integrity } : null,
     diff: null,
   }
-  if (state === 'original') return result
+  // mode-changed: the same bytes (status and restore deal with the mode).
+  if (state === 'original' || state === 'mode-changed') return result
   if (entry.size > MAX_TEXT_DIFF_BYTES || (now?.size ?? 0) > MAX_TEXT_DIFF_BYTES) {
     result.comparison = 'too-large'
     return result

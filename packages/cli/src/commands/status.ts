@@ -30,6 +30,7 @@ export const FILE_STATES: readonly FileState[] = [
   'patched',
   'drifted',
   'modified',
+  'mode-changed',
   'missing',
   'directory',
   'symlink',
@@ -40,7 +41,8 @@ export const FILE_STATES: readonly FileState[] = [
 /**
  * Each file of a patch as the service classifies it: `original` (holds its backup), `patched`
  * (holds the recorded patched bytes), `drifted` (neither, though the patch was recorded),
- * `modified` (differs from its backup, nothing recorded), `missing`, or something other than a
+ * `modified` (differs from its backup, nothing recorded), `mode-changed` (its bytes, another
+ * mode), `missing`, or something other than a
  * regular file where it was: `directory`, `symlink`, `not-a-file` (a fifo, socket or device) or
  * `unreadable` (see `FileState` in core).
  */

@@ -33,7 +33,7 @@ const exactBytes = (n: number) => (n < 1024 ? `${n} B` : `${formatBytes(n)} (${n
 function stateLabel(state: FileState, s: Style): string {
   if (state === 'original') return s.green(state)
   if (state === 'patched') return s.cyan(state)
-  if (state === 'modified') return s.yellow(state)
+  if (state === 'modified' || state === 'mode-changed') return s.yellow(state)
   return s.red(state)
 }
 
@@ -499,6 +499,8 @@ function status(d: StatusResult, s: Style): Rendered {
   const blocked = d.counts.directory + d.counts['not-a-file'] + d.counts.unreadable
   if (blocked > 0)
     hint += `${s.dim('hint:')} restore cannot replace a directory, another non-file or an unreadable file where a backed-up file was: move or fix ${blocked === 1 ? 'it' : 'them'} first.\n`
+  if (d.counts['mode-changed'] > 0)
+    hint += `${s.dim('hint:')} mode-changed files hold their backed-up bytes with other permission bits; restore puts the recorded mode back.\n`
   if (d.counts.symlink > 0)
     hint += `${s.dim('hint:')} a symlink stands where a backed-up file was; restore replaces the link with the file and never writes through it.\n`
   return { stdout: head + table(rows, { indent: '  ' }) + hint, stderr: '' }

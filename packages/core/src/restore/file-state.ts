@@ -11,6 +11,8 @@ import type { BackupInfo } from '../types.js'
  * - `patched`: it holds the bytes recorded after the patch (`recordPatched`);
  * - `drifted`: neither, though the patched bytes were recorded (someone else changed it, e.g. a reinstall);
  * - `modified`: it differs from the backup and no patched bytes were recorded to tell more;
+ * - `mode-changed`: it holds the backed-up bytes, but its permission bits (rwx) differ from the
+ *   recorded mode (restore puts the mode back);
  * - `missing`: there is no file;
  * - `directory`: a directory is where the file was (restore refuses it: `TARGET_NOT_A_FILE`);
  * - `symlink`: a symlink is where the file was (never read through; restore replaces the link);
@@ -22,6 +24,7 @@ export type FileState =
   | 'patched'
   | 'drifted'
   | 'modified'
+  | 'mode-changed'
   | 'missing'
   | 'directory'
   | 'symlink'
@@ -116,7 +119,13 @@ export function classify(entry: BackupInfo, current: CurrentFile | undefined): F
   if (current.kind === 'symlink') return 'symlink'
   if (current.kind === 'other') return 'not-a-file'
   if (current.kind === 'unreadable') return 'unreadable'
-  if (current.integrity === entry.integrity) return 'original'
+  if (current.integrity === entry.integrity) {
+    // Permission bits only: restores never give setuid, setgid or sticky bits unless asked.
+    const recorded = entry.mode
+    if (typeof recorded === 'number' && (recorded & 0o777) !== (current.mode & 0o777))
+      return 'mode-changed'
+    return 'original'
+  }
   const patched = entry.patchedIntegrity
   if (typeof patched !== 'string') return 'modified'
   return current.integrity === patched ? 'patched' : 'drifted'
