@@ -349,3 +349,35 @@ describe('a mode-only change (item 9)', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o755)
   })
 })
+
+describe('hardlinked files (item 5)', () => {
+  it('backup and status say when a file has other links; --break-links gives it its own copy', async () => {
+    const { link, stat, readFile } = await import('node:fs/promises')
+    const store = `${box.project}/../pnpm-store-index.js`
+    await link(`${box.project}/${A}`, store)
+    const r = await box.cli(['backup', 'fix-1', A, B])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/^warning: a file has other hard links .*writes into every link/)
+    expect(r.stderr).toMatch(new RegExp(`${A}\\s+2 links\\n`))
+    expect(r.stderr).toContain('--break-links')
+    const info = json<{ backup: { links?: number } }>(await box.cli(['info', 'fix-1', A, '--json']))
+    expect(info.backup.links).toBe(2)
+    const status = await box.cli(['status', 'fix-1', '--json'])
+    const files = json<{ files: { links?: number }[] }>(status).files
+    expect(files.map((f) => f.links)).toEqual([2, undefined])
+    expect((await box.cli(['status', 'fix-1'])).stdout).toMatch(
+      new RegExp(`${A}\\s+2 hard links\\n[\\s\\S]*writes into every link`),
+    )
+
+    const broken = await box.cli(['backup', 'fix-2', A, '--break-links', '--json'])
+    expect(broken.code, broken.stderr).toBe(0)
+    expect(json<{ files: Record<string, unknown> }>(broken).files[A]).toMatchObject({
+      links: 2,
+      linksBroken: true,
+    })
+    expect((await stat(`${box.project}/${A}`)).nlink).toBe(1)
+    expect((await stat(store)).nlink).toBe(1)
+    expect(await readFile(`${box.project}/${A}`, 'utf8')).toBe('module.exports = 1\n')
+    expect((await box.cli(['backup', 'fix-3', A])).stderr).toBe('')
+  })
+})

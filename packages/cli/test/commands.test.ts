@@ -57,7 +57,18 @@ describe('commands as functions', () => {
 
     await write(A, 'one\nTWO\n')
     const now = await status({ uuid: 'p' }, context)
-    expect(now.counts).toEqual({ original: 1, patched: 0, drifted: 0, modified: 1, 'mode-changed': 0, missing: 0, directory: 0, symlink: 0, 'not-a-file': 0, unreadable: 0 })
+    expect(now.counts).toEqual({
+      original: 1,
+      patched: 0,
+      drifted: 0,
+      modified: 1,
+      'mode-changed': 0,
+      missing: 0,
+      directory: 0,
+      symlink: 0,
+      'not-a-file': 0,
+      unreadable: 0,
+    })
 
     const changed = await diff({ uuid: 'p', file: `./${A}` }, context)
     expect(changed).toMatchObject({ path: A, state: 'modified', comparison: 'text' })

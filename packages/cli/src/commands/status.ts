@@ -17,6 +17,8 @@ export interface FileStatus {
   patchedIntegrity?: string
   /** The bytes on disk now; absent when the file is missing. */
   currentIntegrity?: string
+  /** Hard links the file has now, when more than one (a pnpm store): a patch writing in place writes into them all. */
+  links?: number
 }
 
 export interface StatusResult {
@@ -66,6 +68,7 @@ export async function status(
     }
     if (s.patchedIntegrity !== undefined) file.patchedIntegrity = s.patchedIntegrity
     if (s.currentIntegrity !== undefined) file.currentIntegrity = s.currentIntegrity
+    if (s.links !== undefined) file.links = s.links
     return file
   })
   return { uuid, files, counts }

@@ -102,10 +102,22 @@ function backup(d: BackupResult, s: Style): Rendered {
           ]),
           { indent: '  ' },
         )}${s.dim('hint:')} that is right when the file was patched since its backup; to back up its current bytes instead, run the backup again with --overwrite.\n`
+  const linked = d.backedUp.filter(
+    (p) => (d.files[p]?.links ?? 1) > 1 && d.files[p]?.linksBroken !== true,
+  )
+  const links =
+    linked.length === 0
+      ? ''
+      : `${s.yellow('warning:')} ${linked.length === 1 ? 'a file has' : `${linked.length} files have`} other hard links (pnpm links files from its store): a patch that writes in place writes into every link, in other projects too:\n${table(
+          linked.map((p) => [p, `${d.files[p]?.links} links`]),
+          { indent: '  ' },
+        )}${s.dim('hint:')} run the backup with --break-links to give each its own copy first, or patch by writing a new file and renaming it.\n`
   return {
     stdout: head + trimmed(table(rows, { indent: '  ', right: [1] })),
     stderr:
-      warning + failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
+      warning +
+      links +
+      failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
   }
 }
 
@@ -490,7 +502,11 @@ function status(d: StatusResult, s: Style): Rendered {
     .filter(([, n]) => n > 0)
     .map(([state, n]) => `${n} ${state}`)
   const head = `Patch ${s.bold(d.uuid)}: ${plural(d.files.length, 'file')}${counts.length ? `, ${counts.join(', ')}` : ''}\n`
-  const rows = d.files.map((f) => [stateLabel(f.state, s), f.path])
+  const rows = d.files.map((f) => [
+    stateLabel(f.state, s),
+    f.path,
+    f.links ? s.yellow(`${f.links} hard links`) : '',
+  ])
   let hint = ''
   if (d.counts.drifted > 0)
     hint = `${s.dim('hint:')} drifted files changed after the patch was recorded; restore refuses them unless --force.\n`
@@ -503,7 +519,10 @@ function status(d: StatusResult, s: Style): Rendered {
     hint += `${s.dim('hint:')} mode-changed files hold their backed-up bytes with other permission bits; restore puts the recorded mode back.\n`
   if (d.counts.symlink > 0)
     hint += `${s.dim('hint:')} a symlink stands where a backed-up file was; restore replaces the link with the file and never writes through it.\n`
-  return { stdout: head + table(rows, { indent: '  ' }) + hint, stderr: '' }
+  const linked = d.files.filter((f) => f.links).length
+  if (linked > 0)
+    hint += `${s.dim('hint:')} ${linked === 1 ? 'a file has' : `${linked} files have`} other hard links (pnpm links files from its store): a patch that writes in place writes into every link. Restores give the file its own copy; so does backup --break-links.\n`
+  return { stdout: head + trimmed(table(rows, { indent: '  ' })) + hint, stderr: '' }
 }
 
 function colorDiff(text: string, s: Style): string {

@@ -46,6 +46,8 @@ export interface CurrentFile {
   type?: string
   /** Why it could not be read (an errno code such as `EACCES`). */
   reason?: string
+  /** A regular file's hard link count (more than 1: other names share its bytes). */
+  links?: number
 }
 
 function typeOf(info: Stats): string {
@@ -107,6 +109,7 @@ export async function hashCurrentFile(absolute: string): Promise<CurrentFile | u
       integrity: `sha256-${hash.digest('base64')}`,
       size: opened.size,
       mode: opened.mode & 0o7777,
+      links: opened.nlink,
     }
   } finally {
     await handle.close()

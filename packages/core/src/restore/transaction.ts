@@ -63,6 +63,8 @@ export interface FileStatus {
   backupIntegrity: string
   patchedIntegrity?: string
   currentIntegrity?: string
+  /** Hard links the file has now, when more than one: writing it in place writes into them all. */
+  links?: number
 }
 
 export interface FileOutcomes {
@@ -560,6 +562,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         if (typeof entry.patchedIntegrity === 'string')
           status.patchedIntegrity = entry.patchedIntegrity
         if (current?.kind === 'file') status.currentIntegrity = current.integrity
+        if ((current?.links ?? 1) > 1) status.links = current?.links
         return status
       },
       { concurrency },

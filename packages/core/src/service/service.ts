@@ -15,7 +15,7 @@ import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
 import { journalOf, type Snapshot } from '../restore/journal.js'
-import { assertSourceInside } from '../restore/safe-target.js'
+import { assertSourceInside, writeAtomically } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
   type FileStatus,
@@ -175,6 +175,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     uuid: PatchUuid,
     file: ProjectFile,
     beforePut?: () => Promise<void>,
+    breakLinks = false,
   ): Promise<BackupInfo> {
     let handle: Awaited<ReturnType<typeof open>>
     let mode: number
@@ -189,6 +190,25 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const info = await handle.stat()
       if (!info.isFile()) throw unreadable(file, new Error('not a regular file'))
       mode = info.mode & 0o7777
+      let linksBroken = false
+      if (breakLinks && info.nlink > 1) {
+        // The bytes the open handle reads, into a new inode renamed over the name: the other links
+        // keep the old inode, and the backup below reads the same bytes.
+        try {
+          await writeAtomically(
+            file.absolute,
+            async () => handle.createReadStream({ start: 0, autoClose: false }),
+            mode,
+          )
+        } catch (error) {
+          throw new PatchBackupError(
+            'TARGET_UNWRITABLE',
+            `Cannot give ${file.absolute} its own copy to break its ${info.nlink} hard links (${(error as NodeJS.ErrnoException)?.code ?? String(error)}). Check the permissions of its directory; the file was left as it was.`,
+            { cause: error, path: file.key },
+          )
+        }
+        linksBroken = true
+      }
       const room = await policies.quota?.reserve(uuid, file.key, info.size)
       let readError: unknown
       let small: Buffer | undefined
@@ -224,6 +244,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         originalPath: file.key,
         mode,
         ...(stored.storedSize !== undefined && { storedSize: stored.storedSize }),
+        // Other names for the same inode (a pnpm store): a patch writing in place writes into them.
+        ...(info.nlink > 1 && { links: info.nlink }),
+        ...(linksBroken && { linksBroken: true }),
       }
     } finally {
       await handle.close()
@@ -282,9 +305,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           const existing = tx.current?.files[file.key]
           if (existing && !opts.overwrite) return existing
           let pin: string | undefined
-          const entry = await storeFile(id, file, async () => {
-            if (existing) pin = await pinRecorded(store, id, existing)
-          })
+          const entry = await storeFile(
+            id,
+            file,
+            async () => {
+              if (existing) pin = await pinRecorded(store, id, existing)
+            },
+            !!opts.breakLinks,
+          )
           const next = await tx.update((current) =>
             withEntries(id, current, [entry], !!opts.overwrite),
           )
@@ -326,10 +354,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
               }
               try {
                 const prior = opts.overwrite ? recorded?.[file.key] : undefined
-                return await storeFile(id, file, async () => {
-                  const pin = prior && (await pinRecorded(store, id, prior))
-                  if (pin) pins.set(file.key, pin)
-                })
+                return await storeFile(
+                  id,
+                  file,
+                  async () => {
+                    const pin = prior && (await pinRecorded(store, id, prior))
+                    if (pin) pins.set(file.key, pin)
+                  },
+                  !!opts.breakLinks,
+                )
               } catch (error) {
                 errors.push(toFileError(file.key, error))
                 return undefined
