@@ -381,3 +381,27 @@ describe('hardlinked files (item 5)', () => {
     expect((await box.cli(['backup', 'fix-3', A])).stderr).toBe('')
   })
 })
+
+describe('undo after a forced file-by-file restore (item 3)', () => {
+  it('puts back every file the restore replaced, not only the drifted ones', async () => {
+    const C = 'node_modules/lodash/gone.js'
+    await box.write(C, 'gone\n')
+    expect((await box.cli(['backup', 'fix-1', A, B, C])).code).toBe(0)
+    await box.write(A, 'patched a\n')
+    await box.write(B, 'patched b\n')
+    expect((await box.cli(['record', 'fix-1'])).code).toBe(0)
+    await box.write(B, 'reinstalled b\n') // drifted
+    const { rm, readFile, access } = await import('node:fs/promises')
+    await rm(`${box.project}/${C}`) // missing
+    const r = await box.cli(['restore', 'fix-1', '--no-atomic', '--force'])
+    expect(r.code, r.stderr).toBe(0)
+    const u = json<{ undone: string[]; removed: string[] }>(
+      await box.cli(['undo', 'fix-1', '--json']),
+    )
+    expect(u.undone).toEqual([C, A, B])
+    expect(u.removed).toEqual([C])
+    expect(await readFile(`${box.project}/${A}`, 'utf8')).toBe('patched a\n')
+    expect(await readFile(`${box.project}/${B}`, 'utf8')).toBe('reinstalled b\n')
+    await expect(access(`${box.project}/${C}`)).rejects.toThrow()
+  })
+})

@@ -349,13 +349,17 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     file: ProjectFile,
     entry: BackupInfo,
     options: RestoreOptions = {},
-  ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot }> {
+  ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot | null }> {
     const current = await hashCurrentFile(file.absolute)
-    const { state, action, error } = restoreStep(file.key, file.absolute, entry, current, options)
+    const { action, error } = restoreStep(file.key, file.absolute, entry, current, options)
     if (error) throw error
     if (action === 'unchanged') return { outcome: 'unchanged' }
-    if (options.force && current && (state === 'drifted' || state === 'symlink')) {
-      const kept = await snapshot(uuid, file, current, newRestoreId(now().getTime()))
+    // A forced restore keeps whatever it replaces (null: there was no file), drifted or not, so
+    // undo puts back all it changed.
+    if (options.force) {
+      const kept = current
+        ? await snapshot(uuid, file, current, newRestoreId(now().getTime()))
+        : null
       await writeBackup(uuid, file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
@@ -364,7 +368,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   }
 
   /** Records the snapshots one (non-atomic) restore call kept, so `undo` can put them back. */
-  async function rememberSnapshots(uuid: string, kept: Record<string, Snapshot>): Promise<void> {
+  async function rememberSnapshots(
+    uuid: string,
+    kept: Record<string, Snapshot | null>,
+  ): Promise<void> {
     if (Object.keys(kept).length > 0) await setLastRestore(uuid, kept)
   }
 

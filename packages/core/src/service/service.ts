@@ -407,7 +407,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       if (!manifest || !entry) return false
       await transactions.removeLeftovers(manifest)
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
-      if (snapshot) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
+      if (snapshot !== undefined) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
       return true
     },
 
@@ -420,7 +420,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       if (opts.atomic)
         return patchQueue.run(id, () => transactions.restoreAtomic(id, manifest, opts))
       const keys = Object.keys(manifest.files).sort()
-      const kept: Record<string, Snapshot> = {}
+      const kept: Record<string, Snapshot | null> = {}
       const outcomes = await pMap(
         keys,
         async (key) => {
@@ -432,7 +432,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
               entry,
               opts,
             )
-            if (snapshot) kept[key] = snapshot
+            if (snapshot !== undefined) kept[key] = snapshot
             return undefined
           } catch (error) {
             return toFileError(key, error)
