@@ -108,7 +108,18 @@ describe('record', () => {
       ].join('\n'),
     )
     const doc = json<StatusJson>(await box.cli(['status', 'fix-1', '--json']))
-    expect(doc.counts).toEqual({ original: 1, patched: 2, drifted: 0, modified: 0, missing: 0 })
+    expect(doc.counts).toEqual({
+      original: 1,
+      patched: 2,
+      drifted: 0,
+      modified: 0,
+      'mode-changed': 0,
+      missing: 0,
+      directory: 0,
+      symlink: 0,
+      'not-a-file': 0,
+      unreadable: 0,
+    })
     const a = doc.files.find((f) => f.path === A)
     expect(a?.state).toBe('patched')
     expect(a?.patchedIntegrity).toBe(a?.currentIntegrity)

@@ -237,3 +237,171 @@ describe('sizes mean one thing per column (item 7)', () => {
     expect(j.removed).toMatchObject([{ uuid: 't1', size: 1600, bytes: 0 }])
   })
 })
+
+describe('every state a target can be in (item 1)', () => {
+  it('a directory where a file was: status says so, the dry run and the run fail alike, naming it', async () => {
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    const { rm, mkdir } = await import('node:fs/promises')
+    await rm(`${box.project}/${A}`)
+    await mkdir(`${box.project}/${A}`)
+    await box.write(B, 'patched\n')
+    const status = json<{ files: { path: string; state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files.map((f) => f.state)).toEqual(['directory', 'modified'])
+    const human = await box.cli(['status', 'fix-1'])
+    expect(human.stdout).toMatch(new RegExp(`directory\\s+${A}\\n`))
+
+    const expected = {
+      failed: [A],
+      errors: [
+        {
+          path: A,
+          code: 'TARGET_NOT_A_FILE',
+          message: expect.stringContaining(`${box.project}/${A} is a directory`),
+        },
+      ],
+    }
+    const dry = await box.cli(['restore', 'fix-1', '--dry-run', '--json'])
+    expect(dry.code).toBe(1)
+    expect(json(dry)).toMatchObject(expected)
+    const dryHuman = await box.cli(['restore', 'fix-1', '--dry-run'])
+    expect(dryHuman.stdout).toMatch(/1 would be restored, 1 would fail/)
+    expect(dryHuman.stderr).toContain('TARGET_NOT_A_FILE')
+
+    const real = await box.cli(['restore', 'fix-1', '--json'])
+    expect(real.code).toBe(1)
+    expect(json(real)).toMatchObject({ ...expected, restored: [] })
+    const loose = await box.cli(['restore', 'fix-1', '--no-atomic', '--json'])
+    expect(loose.code).toBe(1)
+    expect(json(loose)).toMatchObject({ ...expected, restored: [B] })
+
+    const diff = await box.cli(['diff', 'fix-1', A, '--json'])
+    expect(diff.code).toBe(1)
+    expect(json(diff)).toMatchObject({ error: { code: 'TARGET_NOT_A_FILE' } })
+  })
+
+  it('a symlink is its own state, never read through; restore replaces the link', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    const { rm, symlink, readFile, writeFile, lstat } = await import('node:fs/promises')
+    const outside = `${box.project}/../outside.js`
+    await writeFile(outside, 'module.exports = 1\n') // the backed-up bytes: read through, it looked original
+    await rm(`${box.project}/${A}`)
+    await symlink(outside, `${box.project}/${A}`)
+    const status = json<{ files: { state: string; currentIntegrity?: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ state: 'symlink' }])
+    expect(status.files[0]?.currentIntegrity).toBeUndefined()
+    const dry = json<{ files: { current: string; action: string }[] }>(
+      await box.cli(['restore', 'fix-1', '--dry-run', '--json']),
+    )
+    expect(dry.files).toMatchObject([{ current: 'symlink', action: 'restore' }])
+    const r = await box.cli(['restore', 'fix-1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await lstat(`${box.project}/${A}`)).isSymbolicLink()).toBe(false)
+    expect(await readFile(outside, 'utf8')).toBe('module.exports = 1\n')
+  })
+
+  it('a fifo is not-a-file: status does not hang on it, restore fails naming it', async () => {
+    expect((await box.cli(['backup', 'fix-1', A])).code).toBe(0)
+    const { rm } = await import('node:fs/promises')
+    const { execFileSync } = await import('node:child_process')
+    await rm(`${box.project}/${A}`)
+    execFileSync('mkfifo', [`${box.project}/${A}`])
+    const status = json<{ files: { state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ state: 'not-a-file' }])
+    const r = await box.cli(['restore', 'fix-1', '--json'])
+    expect(r.code).toBe(1)
+    expect(json(r)).toMatchObject({
+      errors: [{ path: A, code: 'TARGET_NOT_A_FILE', message: expect.stringContaining('a fifo') }],
+    })
+  })
+})
+
+describe('a mode-only change (item 9)', () => {
+  it('status says mode-changed, and restore puts the recorded mode back', async () => {
+    const { chmod, stat } = await import('node:fs/promises')
+    const file = `${box.project}/${A}`
+    await chmod(file, 0o755)
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    await chmod(file, 0o600)
+    const status = json<{ files: { path: string; state: string }[] }>(
+      await box.cli(['status', 'fix-1', '--json']),
+    )
+    expect(status.files).toMatchObject([{ path: A, state: 'mode-changed' }, { state: 'original' }])
+    expect((await box.cli(['status', 'fix-1'])).stdout).toContain(
+      'restore puts the recorded mode back',
+    )
+    const dry = json<{ files: { current: string; action: string }[] }>(
+      await box.cli(['restore', 'fix-1', '--dry-run', '--json']),
+    )
+    expect(dry.files[0]).toMatchObject({ current: 'mode-changed', action: 'restore' })
+    const r = await box.cli(['restore', 'fix-1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`restored\\s+${A}\\n`))
+    expect((await stat(file)).mode & 0o777).toBe(0o755)
+    // File by file too.
+    await chmod(file, 0o600)
+    expect((await box.cli(['restore', 'fix-1', A])).code).toBe(0)
+    expect((await stat(file)).mode & 0o777).toBe(0o755)
+  })
+})
+
+describe('hardlinked files (item 5)', () => {
+  it('backup and status say when a file has other links; --break-links gives it its own copy', async () => {
+    const { link, stat, readFile } = await import('node:fs/promises')
+    const store = `${box.project}/../pnpm-store-index.js`
+    await link(`${box.project}/${A}`, store)
+    const r = await box.cli(['backup', 'fix-1', A, B])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/^warning: a file has other hard links .*writes into every link/)
+    expect(r.stderr).toMatch(new RegExp(`${A}\\s+2 links\\n`))
+    expect(r.stderr).toContain('--break-links')
+    const info = json<{ backup: { links?: number } }>(await box.cli(['info', 'fix-1', A, '--json']))
+    expect(info.backup.links).toBe(2)
+    const status = await box.cli(['status', 'fix-1', '--json'])
+    const files = json<{ files: { links?: number }[] }>(status).files
+    expect(files.map((f) => f.links)).toEqual([2, undefined])
+    expect((await box.cli(['status', 'fix-1'])).stdout).toMatch(
+      new RegExp(`${A}\\s+2 hard links\\n[\\s\\S]*writes into every link`),
+    )
+
+    const broken = await box.cli(['backup', 'fix-2', A, '--break-links', '--json'])
+    expect(broken.code, broken.stderr).toBe(0)
+    expect(json<{ files: Record<string, unknown> }>(broken).files[A]).toMatchObject({
+      links: 2,
+      linksBroken: true,
+    })
+    expect((await stat(`${box.project}/${A}`)).nlink).toBe(1)
+    expect((await stat(store)).nlink).toBe(1)
+    expect(await readFile(`${box.project}/${A}`, 'utf8')).toBe('module.exports = 1\n')
+    expect((await box.cli(['backup', 'fix-3', A])).stderr).toBe('')
+  })
+})
+
+describe('undo after a forced file-by-file restore (item 3)', () => {
+  it('puts back every file the restore replaced, not only the drifted ones', async () => {
+    const C = 'node_modules/lodash/gone.js'
+    await box.write(C, 'gone\n')
+    expect((await box.cli(['backup', 'fix-1', A, B, C])).code).toBe(0)
+    await box.write(A, 'patched a\n')
+    await box.write(B, 'patched b\n')
+    expect((await box.cli(['record', 'fix-1'])).code).toBe(0)
+    await box.write(B, 'reinstalled b\n') // drifted
+    const { rm, readFile, access } = await import('node:fs/promises')
+    await rm(`${box.project}/${C}`) // missing
+    const r = await box.cli(['restore', 'fix-1', '--no-atomic', '--force'])
+    expect(r.code, r.stderr).toBe(0)
+    const u = json<{ undone: string[]; removed: string[] }>(
+      await box.cli(['undo', 'fix-1', '--json']),
+    )
+    expect(u.undone).toEqual([C, A, B])
+    expect(u.removed).toEqual([C])
+    expect(await readFile(`${box.project}/${A}`, 'utf8')).toBe('patched a\n')
+    expect(await readFile(`${box.project}/${B}`, 'utf8')).toBe('reinstalled b\n')
+    await expect(access(`${box.project}/${C}`)).rejects.toThrow()
+  })
+})

@@ -129,7 +129,18 @@ describe('status', () => {
       backupIntegrity: expect.stringMatching(/^sha256-/),
       currentIntegrity: expect.stringMatching(/^sha256-/),
     })
-    expect(doc.counts).toEqual({ original: 1, patched: 0, drifted: 0, modified: 1, missing: 1 })
+    expect(doc.counts).toEqual({
+      original: 1,
+      patched: 0,
+      drifted: 0,
+      modified: 1,
+      'mode-changed': 0,
+      missing: 1,
+      directory: 0,
+      symlink: 0,
+      'not-a-file': 0,
+      unreadable: 0,
+    })
   })
 
   it('sees a change that keeps the size', async () => {

@@ -68,7 +68,12 @@ describe('--store s3://bucket/prefix', () => {
       patched: 1,
       drifted: 1,
       modified: 0,
+      'mode-changed': 0,
       missing: 0,
+      directory: 0,
+      symlink: 0,
+      'not-a-file': 0,
+      unreadable: 0,
     })
 
     const dry = await remote(['restore', 'fix-1', '--dry-run', '--force', '--json'])

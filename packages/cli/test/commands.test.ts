@@ -59,7 +59,18 @@ describe('commands as functions', () => {
 
     await write(A, 'one\nTWO\n')
     const now = await status({ uuid: 'p' }, context)
-    expect(now.counts).toEqual({ original: 1, patched: 0, drifted: 0, modified: 1, missing: 0 })
+    expect(now.counts).toEqual({
+      original: 1,
+      patched: 0,
+      drifted: 0,
+      modified: 1,
+      'mode-changed': 0,
+      missing: 0,
+      directory: 0,
+      symlink: 0,
+      'not-a-file': 0,
+      unreadable: 0,
+    })
 
     const changed = await diff({ uuid: 'p', file: `./${A}` }, context)
     expect(changed).toMatchObject({ path: A, state: 'modified', comparison: 'text' })
@@ -129,6 +140,9 @@ describe('commands as functions', () => {
     }
     const counted = withStore(countTransfers(createMemoryStore(), sink), sink)
     await backup({ uuid: 'p', files: [A, B] }, counted)
+    // Changed files: a restore leaves a file that already holds its backup as it is, unread.
+    await write(A, 'patched\n')
+    await write(B, 'patched\n')
     await restore({ uuid: 'p', atomic: false }, counted)
     await verify({}, counted)
     expect(events).toEqual([

@@ -114,7 +114,12 @@ describe.skipIf(process.platform === 'win32')('installed globally from the packe
         patched: 0,
         drifted: 0,
         modified: 1,
+        'mode-changed': 0,
         missing: 0,
+        directory: 0,
+        symlink: 0,
+        'not-a-file': 0,
+        unreadable: 0,
       })
       expect((await cli(['diff', 's-1', 'node_modules/lib/index.js'])).stdout).toContain(
         '+export const x = 2',

@@ -92,8 +92,12 @@ export { formatBytes, parseByteSize, parseDuration } from './policies/units.js'
 export {
   type CurrentFile,
   classify,
+  describeTarget,
   type FileState,
   hashCurrentFile,
+  type RestoreAction,
+  restoreStep,
+  type TargetKind,
 } from './restore/file-state.js'
 export type { LastRestore, RestoreJournal, Snapshot } from './restore/journal.js'
 export { isDeadProcess } from './restore/safe-target.js'

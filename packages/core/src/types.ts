@@ -12,6 +12,13 @@ export interface BackupInfo {
   mode?: number
   /** Bytes the store keeps for this file when a decorator changed them (compressed, encrypted). */
   storedSize?: number
+  /**
+   * Hard links the file had at backup time, when more than one (pnpm's store links files into
+   * projects): a patch that writes it in place writes into every link. Restores make a new inode.
+   */
+  links?: number
+  /** The backup gave the file its own copy (`breakLinks`): it no longer shares the `links`. */
+  linksBroken?: boolean
   [extra: string]: unknown
 }
 
@@ -139,6 +146,11 @@ export interface FileError {
 export interface CreateBackupOptions {
   /** Replace an existing backup of the file with its current bytes. Default: keep the first. */
   overwrite?: boolean
+  /**
+   * Give a file with other hard links (a pnpm store's) its own copy before backing it up (copy to
+   * a temp beside it, then rename), so a patch writing it in place cannot write into the others.
+   */
+  breakLinks?: boolean
 }
 
 export interface CreateBackupsResult {

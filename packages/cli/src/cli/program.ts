@@ -146,11 +146,16 @@ export function buildProgram(
           '<files...>',
           'files to back up, relative to --cwd; a directory stands for every regular file under it',
         )
-        .option('--overwrite', "replace existing backups with the files' current bytes"),
+        .option('--overwrite', "replace existing backups with the files' current bytes")
+        .option(
+          '--break-links',
+          'give a file with other hard links (a pnpm store) its own copy first, so a patch written in place stays in this project',
+        ),
     ([uuid, files], opts) => ({
       uuid: uuid as string,
       files: files as string[],
       overwrite: !!opts.overwrite,
+      breakLinks: !!opts.breakLinks,
     }),
   )
   add(

@@ -14,6 +14,8 @@ export interface BackupOptions {
   files: readonly string[]
   /** Replace existing backups with the files' current bytes (default: the first backup wins). */
   overwrite?: boolean
+  /** Give each file with other hard links its own copy before backing it up (`--break-links`). */
+  breakLinks?: boolean
 }
 
 /** A file that already had a backup in the patch: the first backup was kept (no `--overwrite`). */
@@ -110,6 +112,7 @@ export async function backup(
     for (let i = 0; i < files.length; i += batch) {
       const part = await backups.createBackups(uuid, files.slice(i, i + batch), {
         overwrite: !!options.overwrite,
+        breakLinks: !!options.breakLinks,
       })
       result.backedUp.push(...part.backedUp)
       result.failed.push(...part.failed)
@@ -146,7 +149,7 @@ export async function backup(
       backupIntegrity: info.integrity,
       differs: current?.integrity !== info.integrity,
     }
-    if (current) entry.currentIntegrity = current.integrity
+    if (current?.kind === 'file') entry.currentIntegrity = current.integrity
     kept.push(entry)
   }
   return { uuid, size, ...result, kept, directories }

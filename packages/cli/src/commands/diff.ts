@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { readFile } from 'node:fs/promises'
 import {
   classify,
+  describeTarget,
   type FileState,
   hashCurrentFile,
   PatchBackupError,
@@ -50,13 +51,21 @@ export async function diff(options: DiffOptions, { backups }: CommandContext): P
   const entry = manifest.files[key]
   if (!entry) throw fileNotFound(uuid, key)
   const { absolute } = backups.paths.fromKey(key)
-  const now = await hashCurrentFile(absolute).catch((error: NodeJS.ErrnoException) => {
+  const now = await hashCurrentFile(absolute)
+  if (now?.kind === 'unreadable') {
     throw new PatchBackupError(
       'SOURCE_UNREADABLE',
-      `Cannot read ${absolute} to compare it with its backup (${error?.code ?? error}). Check its permissions.`,
-      { cause: error, path: key },
+      `Cannot read ${absolute} to compare it with its backup (${now.reason ?? 'unknown'}). Check its permissions.`,
+      { path: key },
     )
-  })
+  }
+  if (now && now.kind !== 'file') {
+    throw new PatchBackupError(
+      'TARGET_NOT_A_FILE',
+      `${absolute} is ${describeTarget(now)}, not a file: there is nothing to compare with its backup${now.kind === 'symlink' ? ' (diff never reads through a link)' : ''}. 'patch-backup status ${uuid}' shows each file's state.`,
+      { path: key },
+    )
+  }
   const state = classify(entry, now)
   const result: DiffResult = {
     uuid,
@@ -67,7 +76,8 @@ export async function diff(options: DiffOptions, { backups }: CommandContext): P
     current: now ? { size: now.size, integrity: now.integrity } : null,
     diff: null,
   }
-  if (state === 'original') return result
+  // mode-changed: the same bytes (status and restore deal with the mode).
+  if (state === 'original' || state === 'mode-changed') return result
   if (entry.size > MAX_TEXT_DIFF_BYTES || (now?.size ?? 0) > MAX_TEXT_DIFF_BYTES) {
     result.comparison = 'too-large'
     return result

@@ -1,13 +1,14 @@
 import {
   type BackupInfo,
-  classify,
   type FileError,
   type FileState,
   hashCurrentFile,
   PatchBackupError,
   type PatchManifest,
   parseUuid,
+  type RestoreAction,
   type RestoreAllResult,
+  restoreStep,
 } from '@patch-backup/core'
 import pMap from 'p-map'
 import { manifestKey } from '../project.js'
@@ -28,8 +29,11 @@ export interface RestoreOptions {
   force?: boolean
 }
 
-/** What a restore does to a file: writes it, finds it already original, or refuses it (drifted). */
-export type RestoreAction = 'restore' | 'unchanged' | 'refuse'
+/**
+ * What a restore does to a file: writes it, finds it already original, refuses it (drifted), or
+ * fails on it (a directory or other non-file there, an unreadable file): core's `restoreStep`.
+ */
+export type { RestoreAction }
 
 export interface RestorePlanEntry {
   path: string
@@ -125,7 +129,9 @@ async function plan(
         const file = backups.paths.fromKey(key)
         await checkBackup(backups, uuid, key, entry)
         const current = await hashCurrentFile(file.absolute)
-        const state = classify(entry, current)
+        const { state, action, error } = restoreStep(key, file.absolute, entry, current, {
+          force,
+        })
         const drifted: DriftedFile | undefined =
           state === 'drifted'
             ? {
@@ -134,8 +140,6 @@ async function plan(
                 currentIntegrity: current?.integrity ?? '',
               }
             : undefined
-        const action: RestoreAction =
-          state === 'original' ? 'unchanged' : drifted && !force ? 'refuse' : 'restore'
         const entryPlan: RestorePlanEntry = {
           path: key,
           size: entry.size,
@@ -143,7 +147,7 @@ async function plan(
           current: state,
           action,
         }
-        return { plan: entryPlan, drifted }
+        return { plan: entryPlan, drifted, refusal: error && toFileError(key, error) }
       } catch (error) {
         return { error: toFileError(key, error) }
       }
@@ -200,6 +204,7 @@ export async function restore(
           result.files.push(outcome.plan)
           if (outcome.plan.action === 'refuse' && outcome.drifted)
             errors.push(driftError(outcome.drifted))
+          else if (outcome.refusal) errors.push(outcome.refusal)
           else result.restored.push(outcome.plan.path)
         }
       }

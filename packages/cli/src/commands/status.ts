@@ -17,6 +17,8 @@ export interface FileStatus {
   patchedIntegrity?: string
   /** The bytes on disk now; absent when the file is missing. */
   currentIntegrity?: string
+  /** Hard links the file has now, when more than one (a pnpm store): a patch writing in place writes into them all. */
+  links?: number
 }
 
 export interface StatusResult {
@@ -30,13 +32,21 @@ export const FILE_STATES: readonly FileState[] = [
   'patched',
   'drifted',
   'modified',
+  'mode-changed',
   'missing',
+  'directory',
+  'symlink',
+  'not-a-file',
+  'unreadable',
 ]
 
 /**
  * Each file of a patch as the service classifies it: `original` (holds its backup), `patched`
  * (holds the recorded patched bytes), `drifted` (neither, though the patch was recorded),
- * `modified` (differs from its backup, nothing recorded) or `missing`.
+ * `modified` (differs from its backup, nothing recorded), `mode-changed` (its bytes, another
+ * mode), `missing`, or something other than a
+ * regular file where it was: `directory`, `symlink`, `not-a-file` (a fifo, socket or device) or
+ * `unreadable` (see `FileState` in core).
  */
 export async function status(
   options: StatusOptions,
@@ -58,6 +68,7 @@ export async function status(
     }
     if (s.patchedIntegrity !== undefined) file.patchedIntegrity = s.patchedIntegrity
     if (s.currentIntegrity !== undefined) file.currentIntegrity = s.currentIntegrity
+    if (s.links !== undefined) file.links = s.links
     return file
   })
   return { uuid, files, counts }

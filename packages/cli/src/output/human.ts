@@ -33,7 +33,7 @@ const exactBytes = (n: number) => (n < 1024 ? `${n} B` : `${formatBytes(n)} (${n
 function stateLabel(state: FileState, s: Style): string {
   if (state === 'original') return s.green(state)
   if (state === 'patched') return s.cyan(state)
-  if (state === 'modified') return s.yellow(state)
+  if (state === 'modified' || state === 'mode-changed') return s.yellow(state)
   return s.red(state)
 }
 
@@ -102,16 +102,31 @@ function backup(d: BackupResult, s: Style): Rendered {
           ]),
           { indent: '  ' },
         )}${s.dim('hint:')} that is right when the file was patched since its backup; to back up its current bytes instead, run the backup again with --overwrite.\n`
+  const linked = d.backedUp.filter(
+    (p) => (d.files[p]?.links ?? 1) > 1 && d.files[p]?.linksBroken !== true,
+  )
+  const links =
+    linked.length === 0
+      ? ''
+      : `${s.yellow('warning:')} ${linked.length === 1 ? 'a file has' : `${linked.length} files have`} other hard links (pnpm links files from its store): a patch that writes in place writes into every link, in other projects too:\n${table(
+          linked.map((p) => [p, `${d.files[p]?.links} links`]),
+          { indent: '  ' },
+        )}${s.dim('hint:')} run the backup with --break-links to give each its own copy first, or patch by writing a new file and renaming it.\n`
   return {
     stdout: head + trimmed(table(rows, { indent: '  ', right: [1] })),
     stderr:
-      warning + failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
+      warning +
+      links +
+      failures(`Could not back up ${plural(d.failed.length, 'file')}:`, d.errors, s),
   }
 }
 
 function planNote(f: RestorePlanEntry): string {
   if (f.action === 'unchanged') return 'already original'
-  if (f.action === 'refuse') return 'refused: drifted (--force restores it)'
+  if (f.action === 'refuse')
+    return `refused: ${f.current === 'symlink' ? 'a symlink now' : 'drifted'} (--force restores it)`
+  if (f.action === 'fail') return 'would fail (see below)'
+  if (f.current === 'symlink') return 'the link is replaced by the file, not written through'
   if (f.current === 'drifted') return 'drifted: restored with --force, its bytes kept for undo'
   return ''
 }
@@ -122,6 +137,7 @@ function dryRun(d: RestoreResult, s: Style): Rendered {
   const parts = [`${count('restore')} would be restored`]
   if (count('unchanged')) parts.push(`${count('unchanged')} already original`)
   if (count('refuse')) parts.push(`${count('refuse')} refused (drifted)`)
+  if (count('fail')) parts.push(`${count('fail')} would fail`)
   const head = `Dry run: ${plural(files.length, 'file')} of patch ${s.bold(d.uuid)} verified; ${parts.join(', ')}. Nothing was written.\n`
   const rows = files.map((f) => [
     stateLabel(f.current, s),
@@ -487,13 +503,27 @@ function status(d: StatusResult, s: Style): Rendered {
     .filter(([, n]) => n > 0)
     .map(([state, n]) => `${n} ${state}`)
   const head = `Patch ${s.bold(d.uuid)}: ${plural(d.files.length, 'file')}${counts.length ? `, ${counts.join(', ')}` : ''}\n`
-  const rows = d.files.map((f) => [stateLabel(f.state, s), f.path])
+  const rows = d.files.map((f) => [
+    stateLabel(f.state, s),
+    f.path,
+    f.links ? s.yellow(`${f.links} hard links`) : '',
+  ])
   let hint = ''
   if (d.counts.drifted > 0)
     hint = `${s.dim('hint:')} drifted files changed after the patch was recorded; restore refuses them unless --force.\n`
   else if (d.counts.modified > 0 && d.counts.patched === 0)
     hint = `${s.dim('hint:')} run 'patch-backup record ${d.uuid}' right after applying a patch, so that status and restore can tell its changes from later ones.\n`
-  return { stdout: head + table(rows, { indent: '  ' }) + hint, stderr: '' }
+  const blocked = d.counts.directory + d.counts['not-a-file'] + d.counts.unreadable
+  if (blocked > 0)
+    hint += `${s.dim('hint:')} restore cannot replace a directory, another non-file or an unreadable file where a backed-up file was: move or fix ${blocked === 1 ? 'it' : 'them'} first.\n`
+  if (d.counts['mode-changed'] > 0)
+    hint += `${s.dim('hint:')} mode-changed files hold their backed-up bytes with other permission bits; restore puts the recorded mode back.\n`
+  if (d.counts.symlink > 0)
+    hint += `${s.dim('hint:')} a symlink stands where a backed-up file was; restore replaces the link with the file and never writes through it.\n`
+  const linked = d.files.filter((f) => f.links).length
+  if (linked > 0)
+    hint += `${s.dim('hint:')} ${linked === 1 ? 'a file has' : `${linked} files have`} other hard links (pnpm links files from its store): a patch that writes in place writes into every link. Restores give the file its own copy; so does backup --break-links.\n`
+  return { stdout: head + trimmed(table(rows, { indent: '  ' })) + hint, stderr: '' }
 }
 
 function colorDiff(text: string, s: Style): string {

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { constants } from 'node:fs'
+import { lstat, open, readlink } from 'node:fs/promises'
 import { PatchBackupError } from '../errors.js'
 import type { BackupInfo } from '../types.js'
 
@@ -9,41 +11,105 @@ import type { BackupInfo } from '../types.js'
  * - `patched`: it holds the bytes recorded after the patch (`recordPatched`);
  * - `drifted`: neither, though the patched bytes were recorded (someone else changed it, e.g. a reinstall);
  * - `modified`: it differs from the backup and no patched bytes were recorded to tell more;
- * - `missing`: there is no file.
+ * - `mode-changed`: it holds the backed-up bytes, but its permission bits (rwx) differ from the
+ *   recorded mode (restore puts the mode back);
+ * - `missing`: there is no file;
+ * - `directory`: a directory is where the file was (restore refuses it: `TARGET_NOT_A_FILE`);
+ * - `symlink`: a symlink is where the file was (never read through; restore replaces the link);
+ * - `not-a-file`: another type (a fifo, a socket, a device): restore refuses it (`TARGET_NOT_A_FILE`);
+ * - `unreadable`: a file this process may not read (restore refuses it: `TARGET_UNREADABLE`).
  */
-export type FileState = 'original' | 'patched' | 'drifted' | 'modified' | 'missing'
+export type FileState =
+  | 'original'
+  | 'patched'
+  | 'drifted'
+  | 'modified'
+  | 'mode-changed'
+  | 'missing'
+  | 'directory'
+  | 'symlink'
+  | 'not-a-file'
+  | 'unreadable'
+
+/** What is at a target: a regular file (hashed) or something else (described, never read). */
+export type TargetKind = 'file' | 'directory' | 'symlink' | 'other' | 'unreadable'
 
 export interface CurrentFile {
+  kind: TargetKind
+  /** `sha256-<base64>` of a regular file's bytes; `''` for any other kind. */
   integrity: string
   size: number
   mode: number
+  /** A symlink's target. */
+  link?: string
+  /** Another kind's type (`fifo`, `socket`, `block device`, `character device`). */
+  type?: string
+  /** Why it could not be read (an errno code such as `EACCES`). */
+  reason?: string
+  /** A regular file's hard link count (more than 1: other names share its bytes). */
+  links?: number
 }
 
-/** Hashes the file at `absolute` (streaming), or `undefined` if nothing is there. */
+function typeOf(info: Stats): string {
+  if (info.isFIFO()) return 'fifo'
+  if (info.isSocket()) return 'socket'
+  if (info.isBlockDevice()) return 'block device'
+  if (info.isCharacterDevice()) return 'character device'
+  return 'special file'
+}
+
+function described(kind: TargetKind, info: Stats, extra: Partial<CurrentFile> = {}): CurrentFile {
+  return { kind, integrity: '', size: info.size, mode: info.mode & 0o7777, ...extra }
+}
+
+const errnoOf = (error: unknown) => (error as NodeJS.ErrnoException)?.code ?? String(error)
+
+/**
+ * Hashes the regular file at `absolute` (streaming), or says what else is there; `undefined` if
+ * nothing is. Never reads through a symlink, and never opens a fifo or a device (which can block).
+ */
 export async function hashCurrentFile(absolute: string): Promise<CurrentFile | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>
+  let info: Stats
   try {
-    handle = await open(absolute, 'r')
+    info = await lstat(absolute)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
+    const code = errnoOf(error)
     // A parent that is not a directory means there is no file either.
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
-    throw new PatchBackupError(
-      'SOURCE_UNREADABLE',
-      `Cannot read ${absolute} to compare it with its backup (${code ?? String(error)}). Check its permissions.`,
-      { cause: error, path: absolute },
-    )
+    return { kind: 'unreadable', integrity: '', size: 0, mode: 0, reason: code }
+  }
+  if (info.isSymbolicLink()) {
+    const link = await readlink(absolute).catch(() => '')
+    return described('symlink', info, { link })
+  }
+  if (info.isDirectory()) return described('directory', info)
+  if (!info.isFile()) return described('other', info, { type: typeOf(info) })
+  let handle: Awaited<ReturnType<typeof open>>
+  try {
+    // O_NOFOLLOW and O_NONBLOCK: if it changed since lstat, neither a link nor a fifo is followed or waited on.
+    handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (error) {
+    const code = errnoOf(error)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    if (code === 'ELOOP') return hashCurrentFile(absolute)
+    return described('unreadable', info, { reason: code })
   }
   try {
-    const info = await handle.stat()
+    const opened = await handle.stat()
+    if (opened.isDirectory()) return described('directory', opened)
+    if (!opened.isFile()) return described('other', opened, { type: typeOf(opened) })
     const hash = createHash('sha256')
-    if (!info.isFile())
-      return { integrity: 'not-a-file', size: info.size, mode: info.mode & 0o7777 }
-    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk)
+    try {
+      for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk)
+    } catch (error) {
+      return described('unreadable', opened, { reason: errnoOf(error) })
+    }
     return {
+      kind: 'file',
       integrity: `sha256-${hash.digest('base64')}`,
-      size: info.size,
-      mode: info.mode & 0o7777,
+      size: opened.size,
+      mode: opened.mode & 0o7777,
+      links: opened.nlink,
     }
   } finally {
     await handle.close()
@@ -52,8 +118,80 @@ export async function hashCurrentFile(absolute: string): Promise<CurrentFile | u
 
 export function classify(entry: BackupInfo, current: CurrentFile | undefined): FileState {
   if (!current) return 'missing'
-  if (current.integrity === entry.integrity) return 'original'
+  if (current.kind === 'directory') return 'directory'
+  if (current.kind === 'symlink') return 'symlink'
+  if (current.kind === 'other') return 'not-a-file'
+  if (current.kind === 'unreadable') return 'unreadable'
+  if (current.integrity === entry.integrity) {
+    // Permission bits only: restores never give setuid, setgid or sticky bits unless asked.
+    const recorded = entry.mode
+    if (typeof recorded === 'number' && (recorded & 0o777) !== (current.mode & 0o777))
+      return 'mode-changed'
+    return 'original'
+  }
   const patched = entry.patchedIntegrity
   if (typeof patched !== 'string') return 'modified'
   return current.integrity === patched ? 'patched' : 'drifted'
+}
+
+/** What a restore does to one file: writes it, leaves it (already original), refuses it (drift), or fails. */
+export type RestoreAction = 'restore' | 'unchanged' | 'refuse' | 'fail'
+
+/** How the kind of thing at a target is named in messages. */
+export function describeTarget(current: CurrentFile): string {
+  if (current.kind === 'directory') return 'a directory'
+  if (current.kind === 'symlink') return `a symlink to ${current.link ?? '?'}`
+  if (current.kind === 'other') return `a ${current.type ?? 'special file'}`
+  if (current.kind === 'unreadable') return `unreadable (${current.reason ?? 'unknown'})`
+  return `a file holding ${current.integrity}`
+}
+
+/**
+ * What a restore does to a file in `state`, and the error it reports when it does not restore it.
+ * The real restore and its dry run both ask this, so a dry run predicts the run.
+ */
+export function restoreStep(
+  key: string,
+  absolute: string,
+  entry: BackupInfo,
+  current: CurrentFile | undefined,
+  options: { force?: boolean } = {},
+): { state: FileState; action: RestoreAction; error?: PatchBackupError } {
+  const state = classify(entry, current)
+  if (state === 'original') return { state, action: 'unchanged' }
+  if (state === 'directory' || state === 'not-a-file') {
+    return {
+      state,
+      action: 'fail',
+      error: new PatchBackupError(
+        'TARGET_NOT_A_FILE',
+        `${absolute} is ${describeTarget(current as CurrentFile)}, not the file that was backed up; restore replaces files only. Move or remove it, then restore again.`,
+        { path: key },
+      ),
+    }
+  }
+  if (state === 'unreadable') {
+    return {
+      state,
+      action: 'fail',
+      error: new PatchBackupError(
+        'TARGET_UNREADABLE',
+        `Cannot read ${absolute} (${current?.reason ?? 'unknown'}): restore reads a file before replacing it, to check it and keep it for undo. Check its permissions and those of its directory; it was left as it was.`,
+        { path: key },
+      ),
+    }
+  }
+  const recorded = typeof entry.patchedIntegrity === 'string'
+  if ((state === 'drifted' || (state === 'symlink' && recorded)) && !options.force) {
+    return {
+      state,
+      action: 'refuse',
+      error: new PatchBackupError(
+        'DRIFTED',
+        `${key} changed since the patch: expected the patched bytes ${String(entry.patchedIntegrity)}, found ${describeTarget(current as CurrentFile)}. Someone else (a reinstall?) rewrote it. Restore with --force (the option force: true) to replace it anyway; what is there now is kept as a snapshot you can undo to.`,
+        { path: key },
+      ),
+    }
+  }
+  return { state, action: 'restore' }
 }

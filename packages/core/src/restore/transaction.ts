@@ -1,8 +1,8 @@
 // Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
 // Restore never writes outside a confining project root and never frees stored bytes (it adds snapshots).
 
-import { createReadStream } from 'node:fs'
-import { readlink, rename, rm } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open, rename, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -20,7 +20,14 @@ import type {
   PatchManifest,
   RestoreAllResult,
 } from '../types.js'
-import { type CurrentFile, classify, type FileState, hashCurrentFile } from './file-state.js'
+import {
+  type CurrentFile,
+  classify,
+  describeTarget,
+  type FileState,
+  hashCurrentFile,
+  restoreStep,
+} from './file-state.js'
 import {
   isAbandoned,
   type JournalFile,
@@ -54,6 +61,8 @@ export interface FileStatus {
   backupIntegrity: string
   patchedIntegrity?: string
   currentIntegrity?: string
+  /** Hard links the file has now, when more than one: writing it in place writes into them all. */
+  links?: number
 }
 
 export interface FileOutcomes {
@@ -108,14 +117,6 @@ export function toFileError(filePath: string, error: unknown): FileError {
   return { path: filePath, code: 'UNEXPECTED', message }
 }
 
-function drifted(file: ProjectFile, entry: BackupInfo, current: CurrentFile): PatchBackupError {
-  return new PatchBackupError(
-    'DRIFTED',
-    `${file.key} changed since the patch: expected the patched bytes ${String(entry.patchedIntegrity)}, found ${current.integrity}. Someone else (a reinstall?) rewrote it. Restore with --force (the option force: true) to replace it anyway; its current bytes are kept as a snapshot you can undo to.`,
-    { path: file.key },
-  )
-}
-
 function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
   if (error instanceof PatchBackupError) return error
   const reason =
@@ -124,6 +125,17 @@ function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
   return new PatchBackupError(
     'TARGET_UNWRITABLE',
     `Cannot write ${file.absolute} (${reason}). Check the permissions of its directory; the file was left as it was.`,
+    { cause: error, path: file.key },
+  )
+}
+
+function unreadableTarget(file: ProjectFile, error: unknown): PatchBackupError {
+  const reason =
+    (error as NodeJS.ErrnoException)?.code ??
+    (error instanceof Error ? error.message : String(error))
+  return new PatchBackupError(
+    'TARGET_UNREADABLE',
+    `Cannot read ${file.absolute} (${reason}) to keep it for undo before restoring it. Check its permissions; it was left as it was.`,
     { cause: error, path: file.key },
   )
 }
@@ -218,13 +230,27 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const key = snapshotKey(uuid, file.key, restoreId)
     // A symlink is kept as the link it is: reading through it would copy bytes from wherever it
     // points (maybe outside the project) into the project on undo.
-    const link = await readlink(file.absolute).catch(() => undefined)
-    if (link !== undefined) return { integrity: '', size: 0, mode: current.mode, symlink: link }
+    if (current.kind === 'symlink')
+      return { integrity: '', size: 0, mode: current.mode, symlink: current.link ?? '' }
+    let handle: Awaited<ReturnType<typeof open>>
     try {
-      const stored = await store.put(key, createReadStream(file.absolute))
+      handle = await open(file.absolute, constants.O_RDONLY | constants.O_NOFOLLOW)
+    } catch (error) {
+      throw unreadableTarget(file, error)
+    }
+    let readError: unknown
+    try {
+      const source = handle.createReadStream({ autoClose: false })
+      source.on('error', (error) => {
+        readError = error
+      })
+      const stored = await store.put(key, source)
       return { integrity: stored.integrity, size: stored.size, mode: current.mode, key }
     } catch (error) {
+      if (readError !== undefined) throw unreadableTarget(file, readError)
       throw asStoreError(error, `keep a snapshot of ${file.key} before restoring it`)
+    } finally {
+      await handle.close().catch(() => {})
     }
   }
 
@@ -350,18 +376,15 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     file: ProjectFile,
     entry: BackupInfo,
     options: RestoreOptions = {},
-  ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot }> {
-    // Without recorded patched bytes there is no drift to detect: skip the extra read.
-    if (typeof entry.patchedIntegrity !== 'string') {
-      await writeBackup(uuid, file, entry)
-      return { outcome: 'restored' }
-    }
+  ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot | null }> {
     const current = await hashCurrentFile(file.absolute)
-    const state = classify(entry, current)
-    if (state === 'original') return { outcome: 'unchanged' }
-    if (state === 'drifted' && current) {
-      if (!options.force) throw drifted(file, entry, current)
-      const kept = await snapshot(uuid, file, current, newRestoreId(Date.now()))
+    const { action, error } = restoreStep(file.key, file.absolute, entry, current, options)
+    if (error) throw error
+    if (action === 'unchanged') return { outcome: 'unchanged' }
+    // A forced restore keeps whatever it replaces (null: there was no file), drifted or not, so
+    // undo puts back all it changed.
+    if (options.force) {
+      const kept = current ? await snapshot(uuid, file, current, newRestoreId(Date.now())) : null
       await writeBackup(uuid, file, entry)
       return { outcome: 'restored', snapshot: kept }
     }
@@ -370,7 +393,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   }
 
   /** Records the snapshots one (non-atomic) restore call kept, so `undo` can put them back. */
-  async function rememberSnapshots(uuid: string, kept: Record<string, Snapshot>): Promise<void> {
+  async function rememberSnapshots(
+    uuid: string,
+    kept: Record<string, Snapshot | null>,
+  ): Promise<void> {
     if (Object.keys(kept).length > 0) await setLastRestore(uuid, kept)
   }
 
@@ -399,17 +425,20 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         const file = fileOf(key)
         const entry = manifest.files[key] as BackupInfo
         const current = await hashCurrentFile(file.absolute)
-        return { key, file, entry, current, state: classify(entry, current) }
+        return {
+          key,
+          file,
+          entry,
+          current,
+          ...restoreStep(key, file.absolute, entry, current, options),
+        }
       },
       { concurrency },
     )
-    const refused = plan.filter((p) => p.state === 'drifted' && !options.force)
-    if (refused.length > 0) {
-      return fail(
-        refused.map((p) => toFileError(p.key, drifted(p.file, p.entry, p.current as CurrentFile))),
-      )
-    }
-    const work = plan.filter((p) => p.state !== 'original')
+    // Drift, or a target that is not a file: refused before anything is touched.
+    const refused = plan.filter((p) => p.error !== undefined)
+    if (refused.length > 0) return fail(refused.map((p) => toFileError(p.key, p.error)))
+    const work = plan.filter((p) => p.action === 'restore')
 
     // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
     // The real clock, not `now`: gc reads the id's time against its own clock (isYoungSnapshot).
@@ -421,19 +450,22 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       owner: { pid: process.pid, host: os.hostname() },
       files: {},
     }
-    try {
-      await pMap(
-        work,
-        async (p, i) => {
+    const snapshotErrors = await pMap(
+      work,
+      async (p, i) => {
+        try {
           const previous = p.current ? await snapshot(uuid, p.file, p.current, id) : null
           const temp = path.posix.join(path.posix.dirname(p.key), `.pb-${id}-${i}.tmp`)
           journal.files[p.key] = { temp, previous } satisfies JournalFile
-        },
-        { concurrency },
-      )
-    } catch (error) {
-      return fail([toFileError('(snapshot)', error)])
-    }
+          return undefined
+        } catch (error) {
+          return toFileError(p.key, error)
+        }
+      },
+      { concurrency },
+    )
+    const notKept = snapshotErrors.filter((e): e is FileError => e !== undefined)
+    if (notKept.length > 0) return fail(notKept)
     await setJournal(uuid, journal)
 
     // 3. Stage every file beside its target, verified. Any failure: drop the temps, change nothing.
@@ -476,7 +508,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
     await setJournal(uuid, undefined, previousOf(journal))
     result.restored = keys
-    const unchanged = plan.filter((p) => p.state === 'original').map((p) => p.key)
+    const unchanged = plan.filter((p) => p.action === 'unchanged').map((p) => p.key)
     if (unchanged.length > 0) result.unchanged = unchanged
     return result
   }
@@ -527,12 +559,14 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         continue
       }
       const current = await hashCurrentFile(fileOf(key).absolute)
-      if (!current) {
+      if (current?.kind !== 'file') {
         outcome.failed.push(key)
         outcome.errors.push({
           path: key,
           code: 'SOURCE_UNREADABLE',
-          message: `${key} does not exist to record.`,
+          message: current
+            ? `${key} is ${describeTarget(current)}, not a regular file to record.`
+            : `${key} does not exist to record.`,
         })
         continue
       }
@@ -562,7 +596,8 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         const status: FileStatus = { path: key, state, backupIntegrity: entry.integrity }
         if (typeof entry.patchedIntegrity === 'string')
           status.patchedIntegrity = entry.patchedIntegrity
-        if (current) status.currentIntegrity = current.integrity
+        if (current?.kind === 'file') status.currentIntegrity = current.integrity
+        if ((current?.links ?? 1) > 1) status.links = current?.links
         return status
       },
       { concurrency },

@@ -15,6 +15,7 @@ import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
 import { journalOf, type Snapshot } from '../restore/journal.js'
+import { writeAtomically } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
   type FileStatus,
@@ -174,6 +175,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     uuid: PatchUuid,
     file: ProjectFile,
     beforePut?: () => Promise<void>,
+    breakLinks = false,
   ): Promise<BackupInfo> {
     let handle: Awaited<ReturnType<typeof open>>
     let mode: number
@@ -188,6 +190,25 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const info = await handle.stat()
       if (!info.isFile()) throw unreadable(file, new Error('not a regular file'))
       mode = info.mode & 0o7777
+      let linksBroken = false
+      if (breakLinks && info.nlink > 1) {
+        // The bytes the open handle reads, into a new inode renamed over the name: the other links
+        // keep the old inode, and the backup below reads the same bytes.
+        try {
+          await writeAtomically(
+            file.absolute,
+            async () => handle.createReadStream({ start: 0, autoClose: false }),
+            mode,
+          )
+        } catch (error) {
+          throw new PatchBackupError(
+            'TARGET_UNWRITABLE',
+            `Cannot give ${file.absolute} its own copy to break its ${info.nlink} hard links (${(error as NodeJS.ErrnoException)?.code ?? String(error)}). Check the permissions of its directory; the file was left as it was.`,
+            { cause: error, path: file.key },
+          )
+        }
+        linksBroken = true
+      }
       const room = await policies.quota?.reserve(uuid, file.key, info.size)
       let readError: unknown
       let small: Buffer | undefined
@@ -223,6 +244,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         originalPath: file.key,
         mode,
         ...(stored.storedSize !== undefined && { storedSize: stored.storedSize }),
+        // Other names for the same inode (a pnpm store): a patch writing in place writes into them.
+        ...(info.nlink > 1 && { links: info.nlink }),
+        ...(linksBroken && { linksBroken: true }),
       }
     } finally {
       await handle.close()
@@ -303,9 +327,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           const existing = tx.current?.files[file.key]
           if (existing && !opts.overwrite) return existing
           let pin: string | undefined
-          const entry = await storeFile(id, file, async () => {
-            if (existing) pin = await pinRecorded(store, id, existing)
-          })
+          const entry = await storeFile(
+            id,
+            file,
+            async () => {
+              if (existing) pin = await pinRecorded(store, id, existing)
+            },
+            !!opts.breakLinks,
+          )
           const next = await tx.update((current) =>
             withEntries(id, current, [entry], !!opts.overwrite),
           )
@@ -349,10 +378,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
               }
               try {
                 const prior = opts.overwrite ? recorded?.[file.key] : undefined
-                return await storeFile(id, file, async () => {
-                  const pin = prior && (await pinRecorded(store, id, prior))
-                  if (pin) pins.set(file.key, pin)
-                })
+                return await storeFile(
+                  id,
+                  file,
+                  async () => {
+                    const pin = prior && (await pinRecorded(store, id, prior))
+                    if (pin) pins.set(file.key, pin)
+                  },
+                  !!opts.breakLinks,
+                )
               } catch (error) {
                 errors.push(toFileError(file.key, error))
                 return undefined
@@ -397,7 +431,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       if (!manifest || !entry) return false
       await transactions.removeLeftovers(manifest)
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
-      if (snapshot) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
+      if (snapshot !== undefined) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
       return true
     },
 
@@ -410,14 +444,14 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       if (opts.atomic)
         return patchQueue.run(id, () => transactions.restoreAtomic(id, manifest, opts))
       const keys = Object.keys(manifest.files).sort()
-      const kept: Record<string, Snapshot> = {}
+      const kept: Record<string, Snapshot | null> = {}
       const outcomes = await pMap(
         keys,
         async (key) => {
           try {
             const entry = manifest.files[key] as BackupInfo
             const { snapshot } = await transactions.restoreOne(id, paths.fromKey(key), entry, opts)
-            if (snapshot) kept[key] = snapshot
+            if (snapshot !== undefined) kept[key] = snapshot
             return undefined
           } catch (error) {
             return toFileError(key, error)
