@@ -405,3 +405,50 @@ describe('undo after a forced file-by-file restore (item 3)', () => {
     await expect(access(`${box.project}/${C}`)).rejects.toThrow()
   })
 })
+
+describe('undo snapshots are freed when they can no longer be used (item 2)', () => {
+  /** Snapshot keys in the store, and content files no key references (gc leaves young ones). */
+  const reclaimable = async () => {
+    const { listIndexEntries } = await import('@patch-backup/store-cacache')
+    const cachePath = `${box.store}/_cacache`
+    let snapshotKeys = 0
+    const referenced = new Set<string>()
+    for await (const entry of listIndexEntries(cachePath)) {
+      if (entry.key.includes(':snapshot-')) snapshotKeys++
+      referenced.add(entry.integrity)
+    }
+    const { readdir } = await import('node:fs/promises')
+    const contents = await readdir(`${cachePath}/content-v2/sha256`, { recursive: true })
+    const { stat } = await import('node:fs/promises')
+    let blobs = 0
+    for (const name of contents) {
+      if ((await stat(`${cachePath}/content-v2/sha256/${name}`)).isFile()) blobs++
+    }
+    return { snapshotKeys, unreferencedBlobs: blobs - referenced.size }
+  }
+
+  it('after undo, and when a newer forced restore replaces them, the store keeps none', async () => {
+    expect((await box.cli(['backup', 'fix-1', A, B])).code).toBe(0)
+    await box.write(A, 'patched a\n')
+    await box.write(B, 'patched b\n')
+    expect((await box.cli(['record', 'fix-1'])).code).toBe(0)
+    // A forced restore over drifted files keeps snapshots; undo puts them back and frees them.
+    await box.write(A, `drifted a ${'x'.repeat(4096)}\n`)
+    await box.write(B, `drifted b ${'y'.repeat(4096)}\n`)
+    expect((await box.cli(['restore', 'fix-1', '--force'])).code).toBe(0)
+    expect((await box.cli(['undo', 'fix-1'])).code).toBe(0)
+    expect(await reclaimable()).toEqual({ snapshotKeys: 0, unreferencedBlobs: 0 })
+    // Two forced restores in a row: the second's snapshots replace the first's, which go.
+    expect((await box.cli(['restore', 'fix-1', '--force'])).code).toBe(0)
+    await box.write(A, `drifted again a ${'z'.repeat(4096)}\n`)
+    expect((await box.cli(['restore', 'fix-1', '--force'])).code).toBe(0)
+    // Only the last restore's snapshot of A is left (B was already original the second time).
+    expect(await reclaimable()).toEqual({ snapshotKeys: 1, unreferencedBlobs: 0 })
+    // And the last restore is still undoable.
+    expect((await box.cli(['undo', 'fix-1'])).code).toBe(0)
+    const { readFile } = await import('node:fs/promises')
+    expect(await readFile(`${box.project}/${A}`, 'utf8')).toBe(
+      `drifted again a ${'z'.repeat(4096)}\n`,
+    )
+  })
+})

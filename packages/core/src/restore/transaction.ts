@@ -17,6 +17,7 @@ import type {
   BackupStore,
   FileError,
   ManifestRepository,
+  ManifestUpdater,
   PatchManifest,
   RestoreAllResult,
 } from '../types.js'
@@ -36,6 +37,7 @@ import {
   type RestoreJournal,
   type Snapshot,
   snapshotStoreKey,
+  storeKeysOf,
   withoutJournal,
 } from './journal.js'
 import {
@@ -285,8 +287,31 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   }
 
   /** Sets what `undo` puts back, leaving any journal of a restore in flight as it is. */
+  /**
+   * Writes restore state (journal, lastRestore) and frees the snapshots the manifest stops
+   * recording: replaced by a newer restore, undone, or rolled back. Nothing else can use them, for
+   * each restore's snapshot keys are its own; their bytes go unless another key holds them.
+   */
+  async function writeRestoreState(uuid: string, fn: ManifestUpdater): Promise<void> {
+    let before: PatchManifest | undefined
+    const after = await manifests.update(uuid, (current) => {
+      before = current
+      return fn(current)
+    })
+    if (!before || !after) return
+    const still = new Set(storeKeysOf(uuid, after))
+    await freeSnapshots(storeKeysOf(uuid, before).filter((key) => !still.has(key)))
+  }
+
+  async function freeSnapshots(keys: string[]): Promise<void> {
+    const snapshots = keys.filter((key) => key.includes(':snapshot-'))
+    await Promise.all(
+      snapshots.map((key) => store.remove(key, { freeContent: true }).catch(() => false)),
+    )
+  }
+
   async function setLastRestore(uuid: string, last: Record<string, Snapshot | null>) {
-    await manifests.update(uuid, (current) =>
+    await writeRestoreState(uuid, (current) =>
       current ? { ...current, lastRestore: { at: now().toISOString(), files: last } } : current,
     )
   }
@@ -296,7 +321,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     journal: RestoreJournal | undefined,
     last?: Record<string, Snapshot | null>,
   ) {
-    await manifests.update(uuid, (current) => {
+    await writeRestoreState(uuid, (current) => {
       if (!current) return current
       const next = withoutJournal(current)
       if (journal) next.restoreJournal = journal
@@ -465,7 +490,17 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       { concurrency },
     )
     const notKept = snapshotErrors.filter((e): e is FileError => e !== undefined)
-    if (notKept.length > 0) return fail(notKept)
+    if (notKept.length > 0) {
+      // The snapshots kept so far were never recorded: free them now rather than leave them to gc.
+      await freeSnapshots(
+        Object.entries(journal.files).flatMap(([key, f]) =>
+          f.previous && f.previous.symlink === undefined
+            ? [snapshotStoreKey(uuid, key, f.previous)]
+            : [],
+        ),
+      )
+      return fail(notKept)
+    }
     await setJournal(uuid, journal)
 
     // 3. Stage every file beside its target, verified. Any failure: drop the temps, change nothing.
@@ -529,7 +564,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       }
     }
     if (outcome.failed.length === 0) {
-      await manifests.update(uuid, (current) => {
+      await writeRestoreState(uuid, (current) => {
         if (!current) return current
         const { lastRestore: _last, ...rest } = current
         return rest as PatchManifest
