@@ -28,7 +28,8 @@ export interface Bucket {
   /** The body of an object as a stream, or `undefined` when there is none. */
   read(name: string): Promise<Readable | undefined>
   readText(name: string): Promise<string | undefined>
-  write(name: string, body: Uint8Array | string): Promise<void>
+  /** Writes an object whole (one PutObject); resolves its ETag when the server gives one. */
+  write(name: string, body: Uint8Array | string): Promise<string | undefined>
   /** Starts a multipart upload to `name`; resolves its upload id. */
   startMultipart(name: string): Promise<string>
   /** Sends one part (numbered from 1); resolves what CompleteMultipartUpload needs of it. */
@@ -49,6 +50,16 @@ export interface Bucket {
   first(prefix: string): Promise<string | undefined>
   /** Every object name under `prefix`, a page at a time. */
   list(prefix: string): AsyncGenerator<string>
+  /** Every object under `prefix` with the server's time of its last write, a page (up to 1000) per request. */
+  listDetailed(prefix: string): AsyncGenerator<ListedObject>
+}
+
+export interface ListedObject {
+  name: string
+  /** When the server says the object was written; `undefined` if it did not say. */
+  lastModified?: Date
+  /** The object's ETag: changes whenever its bytes are replaced. */
+  etag?: string
 }
 
 function isNotFound(error: unknown): boolean {
@@ -80,6 +91,19 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       .then((when) => (when === 'WHEN_SUPPORTED' ? { ChecksumAlgorithm: 'CRC32' as const } : {}))
     return checksums
   }
+  async function* listDetailed(prefix: string): AsyncGenerator<ListedObject> {
+    let token: string | undefined
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
+      )
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined) continue
+        yield { name: item.Key, lastModified: item.LastModified, etag: item.ETag }
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  }
   return {
     client,
     name: bucket,
@@ -101,7 +125,8 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
     async write(name, body) {
       // A Buffer, never '': the SDK sends no content-length for an empty string.
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body
-      await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
+      const put = await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
+      return put.ETag
     },
     async startMultipart(name) {
       const started = await client.send(
@@ -155,14 +180,8 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       return page.Contents?.[0]?.Key
     },
     async *list(prefix) {
-      let token: string | undefined
-      do {
-        const page = await client.send(
-          new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
-        )
-        for (const item of page.Contents ?? []) if (item.Key !== undefined) yield item.Key
-        token = page.IsTruncated ? page.NextContinuationToken : undefined
-      } while (token)
+      for await (const item of listDetailed(prefix)) yield item.name
     },
+    listDetailed,
   }
 }
