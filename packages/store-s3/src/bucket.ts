@@ -44,6 +44,8 @@ export interface Bucket {
   abortMultipart(name: string, uploadId: string): Promise<void>
   /** Server-side copy (up to 5 GiB, S3's limit for one CopyObject). Resolves `false` when `from` is gone. */
   copy(from: string, to: string): Promise<boolean>
+  /** `copy`, resolving the new object's ETag (`''` when the server gave none), or `undefined` when `from` is gone. */
+  copyTagged(from: string, to: string): Promise<string | undefined>
   /** Deletes an object; deleting one that is not there is fine. */
   delete(name: string): Promise<void>
   /** The first object name under `prefix`, or `undefined`: one request, whatever is under it. */
@@ -103,6 +105,12 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)
+  }
+  async function copyTagged(from: string, to: string): Promise<string | undefined> {
+    const copied = await client
+      .send(new CopyObjectCommand({ Bucket, Key: to, CopySource: copySource(bucket, from) }))
+      .catch(orUndefined)
+    return copied && (copied.CopyObjectResult?.ETag ?? '')
   }
   return {
     client,
@@ -165,11 +173,9 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       await client.send(new AbortMultipartUploadCommand({ Bucket, Key: name, UploadId: uploadId }))
     },
     async copy(from, to) {
-      const copied = await client
-        .send(new CopyObjectCommand({ Bucket, Key: to, CopySource: copySource(bucket, from) }))
-        .catch(orUndefined)
-      return copied !== undefined
+      return (await copyTagged(from, to)) !== undefined
     },
+    copyTagged,
     async delete(name) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: name })).catch(orUndefined)
     },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { S3Client } from '@aws-sdk/client-s3'
 import {
   asStoreError,
@@ -125,6 +126,8 @@ export function createS3ManifestRepository(
   const prefix = normalizePrefix(options.prefix)
   const root = `${prefix ? `${prefix}/` : ''}manifests/`
   const folder = (uuid: string) => `${root}${uuid}/`
+  // The store's temp folder: whatever a crash leaves there is nobody's.
+  const tmpRoot = `${prefix ? `${prefix}/` : ''}tmp/`
   const queue = new KeyedQueue()
   // Objects never change once written, so what was read once stays true (until compaction deletes it).
   const cache = new Map<string, { record: ManifestRecord; etag: string }>()
@@ -188,6 +191,27 @@ export function createS3ManifestRepository(
     }
   }
 
+  /**
+   * Makes `record` visible at `name` all at once. On S3 one PutObject would do, but not every
+   * S3-compatible server writes a PUT atomically (s3rver's file store leaves a torn object when the
+   * connection drops mid-body): so the body goes to a temp object first and a server-side copy,
+   * which only starts once the whole body is stored, puts it in place.
+   */
+  async function publish(name: string, record: ManifestRecord): Promise<void> {
+    // A folder of its own (not one name among others in tmp/): some servers keep objects as files
+    // and drop a folder when its last one goes, racing a write into that same folder.
+    const tmp = `${tmpRoot}${randomUUID()}/manifest.json`
+    await bucket.write(tmp, JSON.stringify(record))
+    try {
+      const etag = await bucket.copyTagged(tmp, name)
+      if (etag === undefined)
+        throw new Error(`the temp object ${tmp} vanished before it was copied`)
+      if (etag) cache.set(name, { record, etag })
+    } finally {
+      await bucket.delete(tmp).catch(() => {})
+    }
+  }
+
   function nextStamp(seen: number): number {
     // Never before anything this writer has seen or written: a clock behind the others' does not
     // put a new change before the changes it was computed from.
@@ -220,8 +244,7 @@ export function createS3ManifestRepository(
         merged: folded.map(([name]) => name),
       }
       const name = snapshotName(last, state === undefined)
-      const etag = await bucket.write(`${folder(uuid)}${name}`, JSON.stringify(snapshot))
-      if (etag) cache.set(`${folder(uuid)}${name}`, { record: snapshot, etag })
+      await publish(`${folder(uuid)}${name}`, snapshot)
       result.written++
     } else return result
     // Only after the snapshot is there: a reader that lists now sees it and skips what it merged.
@@ -251,9 +274,7 @@ export function createS3ManifestRepository(
       const deletes = delta.ops.length === 1 && delta.ops[0]?.op === 'delete'
       const name = deltaName(stamp, deletes)
       try {
-        // One PutObject: readers see all of this change or none of it.
-        const etag = await bucket.write(`${folder(id)}${name}`, JSON.stringify(delta))
-        if (etag) cache.set(`${folder(id)}${name}`, { record: delta, etag })
+        await publish(`${folder(id)}${name}`, delta)
         // Read again: the manifest as merged with whatever other writers raced this one, so a
         // keep-first loser returns the entry that won.
         const after = await load(id)
