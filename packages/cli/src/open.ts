@@ -5,6 +5,7 @@ import {
   type EncryptionConfig,
   keyId,
   loadKey,
+  type ManifestRepository,
   PatchBackupError,
   type PatchBackups,
   type PatchBackupsOptions,
@@ -21,6 +22,7 @@ import {
   loadPolicyConfig,
 } from '@patch-backup/manifest'
 import { createCacacheStore } from '@patch-backup/store-cacache'
+import { type BucketManifestsOptions, bucketManifests } from './bucket-manifests.js'
 import { layout, resolveRoot } from './root.js'
 
 export interface OpenOptions extends Omit<PatchBackupsOptions, 'store' | 'manifests'> {
@@ -31,6 +33,13 @@ export interface OpenOptions extends Omit<PatchBackupsOptions, 'store' | 'manife
    * `@patch-backup/store-s3` (the CLI's `--store`). Manifests stay under the root either way.
    */
   store?: BackupStore
+  /**
+   * Manifests shared through the store's bucket (the CLI's `--store s3://…`), instead of the JSON
+   * ones under `<root>/_patches/manifests`. This machine's part of them (a restore's crash journal
+   * and undo) stays under the root, and manifests an older CLI left there stay readable until
+   * moved: see `bucketManifests`.
+   */
+  sharedManifests?: ManifestRepository
   /**
    * Wraps the store (the default cacache one, or `store`) before the service gets it, e.g. to
    * count or trace bytes (the CLI's progress bar does). It must keep the `BackupStore` contract.
@@ -76,6 +85,8 @@ export interface OpenedPatchBackups extends PatchBackups {
   readonly cwd: string
   /** The store the service uses, for reading backed-up bytes directly (`status`, `diff`). */
   readonly store: BackupStore
+  /** With `sharedManifests`: the repositories the service's manifests are composed of. */
+  readonly manifestParts?: BucketManifestsOptions
 }
 
 export interface OpenedWithPolicies extends OpenedPatchBackups {
@@ -87,19 +98,26 @@ function assemble(
   options: OpenOptions,
   wrap: (store: BackupStore) => BackupStore,
 ): OpenedPatchBackups {
-  const { dir, decorateStore, store: given, ...rest } = options
+  const { dir, decorateStore, store: given, sharedManifests, ...rest } = options
   const root = resolveRoot({ dir })
   const cwd = path.resolve(rest.cwd ?? process.cwd())
   const paths = layout(root)
   const base = wrap(given ?? createCacacheStore({ path: paths.cache }))
   const store = decorateStore ? decorateStore(base) : base
+  const manifestParts: BucketManifestsOptions | undefined = sharedManifests && {
+    shared: sharedManifests,
+    machine: createJsonManifestRepository({ dir: paths.machine }),
+    legacy: createJsonManifestRepository({ dir: paths.manifests }),
+  }
   const service = createPatchBackups({
     ...rest,
     cwd,
     store,
-    manifests: createJsonManifestRepository({ dir: paths.manifests }),
+    manifests: manifestParts
+      ? bucketManifests(manifestParts)
+      : createJsonManifestRepository({ dir: paths.manifests }),
   })
-  return Object.assign(service, { root, cwd, store })
+  return Object.assign(service, { root, cwd, store, manifestParts })
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type BackupStore, PatchBackupError } from '@patch-backup/core'
+import { type BackupStore, type ManifestRepository, PatchBackupError } from '@patch-backup/core'
 
 /** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
 export class StoreUrlError extends Error {
@@ -7,6 +7,8 @@ export class StoreUrlError extends Error {
 
 export interface RemoteStore {
   store: BackupStore
+  /** The manifests in the same bucket and prefix: what every machine with the URL shares. */
+  manifests: ManifestRepository
   /** Lets go of the client's sockets, so the process can end as soon as the command is done. */
   close(): void
 }
@@ -51,7 +53,7 @@ export async function openRemoteStore(url: string, source: string): Promise<Remo
       `${source}: ${JSON.stringify(url)} is not a store URL: only s3://<bucket>/<prefix> is supported (for a local store, use --dir)`,
     )
   }
-  const { createS3StoreFromEnv, parseS3Url } = await loadStoreS3()
+  const { createS3ClientFromEnv, openS3Repository, parseS3Url } = await loadStoreS3()
   let location: ReturnType<StoreS3['parseS3Url']>
   try {
     location = parseS3Url(url)
@@ -60,6 +62,34 @@ export async function openRemoteStore(url: string, source: string): Promise<Remo
       throw new StoreUrlError(`${source}: ${error.message}`)
     throw error
   }
-  const store = createS3StoreFromEnv(location)
-  return { store, close: () => store.client.destroy() }
+  const { bucket, prefix, ...client } = location
+  const { store, manifests } = openS3Repository({
+    client: createS3ClientFromEnv(client),
+    bucket,
+    prefix,
+  })
+  return {
+    store: keepingSnapshots(store),
+    manifests,
+    close: () => store.client.destroy(),
+  }
+}
+
+/** Marks the undo snapshot keys in `socket:patch:backup:<uuid>:snapshot-…` (core's snapshotKey). */
+const SNAPSHOT_KEY = /^socket:patch:backup:[^:]+:snapshot-/
+
+/**
+ * The store as gc sees it, without the undo snapshots of restores: on a shared bucket, those of
+ * another machine are recorded only on that machine, and would look like orphans here. They are
+ * freed by `cleanup` on the machine that made them (or by `gc` with a local store).
+ */
+function keepingSnapshots<S extends BackupStore>(store: S): S {
+  const keys = store.keys?.bind(store)
+  if (!keys) return store
+  return {
+    ...store,
+    async *keys(prefix: string) {
+      for await (const key of keys(prefix)) if (!SNAPSHOT_KEY.test(key)) yield key
+    },
+  }
 }

@@ -82,6 +82,7 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       dir: globals.dir,
       cwd: path.resolve(globals.cwd ?? process.cwd()),
       store: remote?.store,
+      sharedManifests: remote?.manifests,
       decorateStore: sink ? (store) => countTransfers(store, sink) : undefined,
       policies: {
         env,
