@@ -135,7 +135,7 @@ describe('S3 manifests shared by several machines', () => {
     expect(manifest?.files['old0.js']?.integrity).toBe('sha256-p')
     const left = await objectsUnder(`${prefix}/manifests/p/`)
     expect(left).toHaveLength(1)
-    expect(left[0]).toMatch(/~snap\.json$/)
+    expect(left[0]).toMatch(/~snap\d{6}-[0-9a-f]{8}\.json$/)
   })
 
   it('a deleted patch whose objects are all old enough leaves nothing behind', async () => {

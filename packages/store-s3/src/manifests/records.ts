@@ -1,4 +1,5 @@
 import type { BackupInfo, PatchManifest } from '@patch-backup/core'
+import { parseName } from './names.js'
 
 /*
  * What one manifest object in the bucket holds, and how readers merge them. This file owns the
@@ -161,7 +162,7 @@ export function diffManifests(
   return record
 }
 
-function applyDelta(state: PatchManifest | undefined, record: DeltaRecord) {
+function applyDelta(state: PatchManifest | undefined, record: DeltaRecord, settled: boolean) {
   let m = state
   const ensure = (): PatchManifest => {
     m ??= { patchedAt: record.at, ...(record.init ?? {}), uuid: record.uuid, files: {} }
@@ -181,6 +182,8 @@ function applyDelta(state: PatchManifest | undefined, record: DeltaRecord) {
         if (!FIXED.has(op.name)) delete ensure()[op.name]
         break
       case 'add': {
+        // Not yet: a concurrent add named before this one may still be on its way.
+        if (!settled) break
         const files = ensure().files
         if (!Object.hasOwn(files, op.path)) files[op.path] = op.entry
         break
@@ -202,9 +205,14 @@ function applyDelta(state: PatchManifest | undefined, record: DeltaRecord) {
  * snapshot is the base, and every other delta is applied on top of it in name order. In normal
  * operation every delta left sorts after that snapshot, so this is plain name order; a delta that
  * sorts before it (a writer slower than the compaction margin) is still applied, not lost.
+ *
+ * The `add`s of deltas stamped after `settledUpTo` do not count yet: a concurrent add stamped
+ * earlier may still be on its way, and would win once it lands. Counting an add only once it has
+ * settled is what keeps the winner of a keep-first race the same for every reader at every time.
  */
 export function foldRecords(
   records: readonly (readonly [string, ManifestRecord])[],
+  settledUpTo = Number.POSITIVE_INFINITY,
 ): PatchManifest | undefined {
   const covered = new Set<string>()
   for (const [, record] of records) {
@@ -215,8 +223,10 @@ export function foldRecords(
   for (const [, record] of live) if (record.format === SNAPSHOT_FORMAT) base = record
   // Copies: the records are cached and shared, the result goes to callers.
   let state: PatchManifest | undefined = base?.state ? structuredClone(base.state) : undefined
-  for (const [, record] of live) {
-    if (record.format === DELTA_FORMAT) state = applyDelta(state, structuredClone(record))
+  for (const [name, record] of live) {
+    if (record.format !== DELTA_FORMAT) continue
+    const settled = (parseName(name)?.stamp ?? 0) <= settledUpTo
+    state = applyDelta(state, structuredClone(record), settled)
   }
   return state
 }

@@ -32,6 +32,10 @@ import {
 const DEFAULT_COMPACT_AFTER = 32
 /** How old an object must be before compaction may fold it (kopia's safety margin). */
 const DEFAULT_COMPACTION_MARGIN_MS = 10 * 60 * 1000
+/** How long an update that adds files waits before it reads the merged result back. */
+const DEFAULT_SETTLE_MS = 500
+/** An object that does not parse is read again this many times, a little later each time. */
+const CORRUPT_REREADS = 3
 /** GETs in flight while one patch's objects are read. */
 const READ_CONCURRENCY = 16
 /** A listed object deleted before it was read, by a compaction: list again, this many times. */
@@ -49,6 +53,13 @@ export interface S3ManifestRepositoryOptions {
    * object is still on its way (slow request, clock behind) is never folded past. Default 10 minutes.
    */
   compactionMarginMs?: number
+  /**
+   * After an update that adds a file (keep-first), wait until this long after the time in its
+   * name before reading the merged result, so that a concurrent add named earlier has landed and
+   * the winner reported is the one every later reader sees. Covers the time a manifest write takes
+   * to appear plus the clock skew between machines. Default 500 ms; only updates that add files wait.
+   */
+  settleMs?: number
   /** The clock names are stamped with. Default `Date.now`. */
   now?: () => number
 }
@@ -82,6 +93,8 @@ interface Loaded {
   state: PatchManifest | undefined
   /** The greatest stamp among the patch's names (0 for none). */
   maxStamp: number
+  /** When the listing was asked for: compaction's margin counts back from here, not from now. */
+  listedAt: number
 }
 
 function invalid(message: string): PatchBackupError {
@@ -121,6 +134,10 @@ export function createS3ManifestRepository(
   if (!Number.isFinite(marginMs) || marginMs < 0) {
     throw invalid('createS3ManifestRepository: compactionMarginMs must be 0 or more.')
   }
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS
+  if (!Number.isFinite(settleMs) || settleMs < 0) {
+    throw invalid('createS3ManifestRepository: settleMs must be 0 or more.')
+  }
   const now = options.now ?? Date.now
   const bucket: Bucket = openBucket(options.client, options.bucket)
   const prefix = normalizePrefix(options.prefix)
@@ -150,10 +167,21 @@ export function createS3ManifestRepository(
     const cached = cache.get(full)
     // Keyed by ETag too: an object replaced behind our back (a hand edit) is read again.
     if (cached && (cached.etag === listed.etag || listed.etag === undefined)) return cached.record
-    const text = await bucket.readText(full)
-    if (text === undefined) return undefined
-    const record = parseRecord(text, uuid)
-    if (!record) throw corrupt(uuid, listed.name)
+    let record: ManifestRecord | undefined
+    for (let attempt = 0; ; attempt++) {
+      const text = await bucket.readText(full).catch(async (error: unknown) => {
+        // A read cut short because a compaction deleted the object meanwhile is a gone object.
+        if ((await bucket.size(full)) === undefined) return undefined
+        throw error
+      })
+      if (text === undefined) return undefined
+      record = parseRecord(text, uuid)
+      if (record) break
+      // Some servers (s3rver) let a reader see an object while it is still being written: only an
+      // object that stays unreadable is corrupt.
+      if (attempt >= CORRUPT_REREADS) throw corrupt(uuid, listed.name)
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt))
+    }
     if (listed.etag !== undefined) cache.set(full, { record, etag: listed.etag })
     return record
   }
@@ -171,6 +199,7 @@ export function createS3ManifestRepository(
 
   async function load(uuid: string): Promise<Loaded> {
     for (let attempt = 1; ; attempt++) {
+      const listedAt = now()
       const listed = await listNames(uuid)
       const read = await mapLimit(listed, READ_CONCURRENCY, (item) => readRecord(uuid, item))
       const names = listed.map((item) => item.name)
@@ -186,27 +215,34 @@ export function createS3ManifestRepository(
       )
       if (gone.every((name) => covered.has(name)) || attempt >= RELIST_ATTEMPTS) {
         const maxStamp = names.length ? (parseName(names.at(-1) as string)?.stamp ?? 0) : 0
-        return { records, state: foldRecords(records), maxStamp }
+        return { records, state: foldRecords(records, now() - settleMs), maxStamp, listedAt }
       }
     }
   }
 
   /**
-   * Makes `record` visible at `name` all at once. On S3 one PutObject would do, but not every
-   * S3-compatible server writes a PUT atomically (s3rver's file store leaves a torn object when the
-   * connection drops mid-body): so the body goes to a temp object first and a server-side copy,
-   * which only starts once the whole body is stored, puts it in place.
+   * Makes `record` visible all at once, under the name `nameIt` gives once the body is up. On S3
+   * one PutObject would do, but not every S3-compatible server writes a PUT atomically (s3rver's
+   * file store leaves a torn object when the connection drops mid-body): so the body goes to a
+   * temp object first and a server-side copy, which only starts once the whole body is stored,
+   * puts it in place. Naming it only then keeps the time in its name close to when it appears.
    */
-  async function publish(name: string, record: ManifestRecord): Promise<void> {
+  async function publish(
+    uuid: string,
+    record: ManifestRecord,
+    nameIt: () => string,
+  ): Promise<string> {
     // A folder of its own (not one name among others in tmp/): some servers keep objects as files
     // and drop a folder when its last one goes, racing a write into that same folder.
     const tmp = `${tmpRoot}${randomUUID()}/manifest.json`
     await bucket.write(tmp, JSON.stringify(record))
     try {
-      const etag = await bucket.copyTagged(tmp, name)
+      const name = nameIt()
+      const etag = await bucket.copyTagged(tmp, `${folder(uuid)}${name}`)
       if (etag === undefined)
         throw new Error(`the temp object ${tmp} vanished before it was copied`)
-      if (etag) cache.set(name, { record, etag })
+      if (etag) cache.set(`${folder(uuid)}${name}`, { record, etag })
+      return name
     } finally {
       await bucket.delete(tmp).catch(() => {})
     }
@@ -221,7 +257,9 @@ export function createS3ManifestRepository(
 
   async function compactLoaded(uuid: string, loaded: Loaded): Promise<CompactResult> {
     const result: CompactResult = { removed: 0, written: 0 }
-    const cutoff = now() - marginMs
+    // From the listing's time: an object stamped before this had landed before the listing (the
+    // margin's assumption), so the listing holds every object the snapshot stands in for.
+    const cutoff = loaded.listedAt - marginMs
     // Only a prefix in name order (names sort by stamp): a snapshot stands in for all before it.
     let count = 0
     while (count < loaded.records.length) {
@@ -235,7 +273,6 @@ export function createS3ManifestRepository(
     if (state === undefined && everything && folded.length > 0) {
       // A deleted patch with nothing recent: no snapshot needed, its folder simply goes.
     } else if (folded.length >= 2) {
-      const last = (folded.at(-1) as [string, ManifestRecord])[0]
       const snapshot: SnapshotRecord = {
         format: SNAPSHOT_FORMAT,
         uuid,
@@ -243,8 +280,7 @@ export function createS3ManifestRepository(
         state: state ?? null,
         merged: folded.map(([name]) => name),
       }
-      const name = snapshotName(last, state === undefined)
-      await publish(`${folder(uuid)}${name}`, snapshot)
+      await publish(uuid, snapshot, () => snapshotName(snapshot.merged, state === undefined))
       result.written++
     } else return result
     // Only after the snapshot is there: a reader that lists now sees it and skips what it merged.
@@ -258,7 +294,9 @@ export function createS3ManifestRepository(
 
   async function update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
     const id = parseUuid(uuid)
-    return queue.run(id, async () => {
+    // Read, compute and write one at a time per patch in this process; the settling and the
+    // read-back run outside the queue, so the next update of the patch need not wait for them.
+    const written = await queue.run(id, async () => {
       let before: Loaded
       try {
         before = await load(id)
@@ -268,24 +306,40 @@ export function createS3ManifestRepository(
       // The updater gets its own copy: what it changes is compared with what was read.
       const current = before.state && structuredClone(before.state)
       const next = fn(current)
-      const stamp = nextStamp(before.maxStamp)
-      const delta = diffManifests(id, before.state, next, new Date(stamp).toISOString())
-      if (!delta) return before.state && structuredClone(before.state)
+      const delta = diffManifests(id, before.state, next, new Date(now()).toISOString())
+      if (!delta) return { unchanged: before.state && structuredClone(before.state) }
       const deletes = delta.ops.length === 1 && delta.ops[0]?.op === 'delete'
-      const name = deltaName(stamp, deletes)
+      let stamp = 0
       try {
-        await publish(`${folder(id)}${name}`, delta)
-        // Read again: the manifest as merged with whatever other writers raced this one, so a
-        // keep-first loser returns the entry that won.
-        const after = await load(id)
-        if (after.records.length > compactAfter) {
-          await compactLoaded(id, after).catch(() => undefined) // best effort; the next update retries
-        }
-        return after.state
+        await publish(id, delta, () => {
+          stamp = nextStamp(before.maxStamp)
+          return deltaName(stamp, deletes)
+        })
       } catch (error) {
         throw asStoreError(error, `record the manifest of ${id}`)
       }
+      return { stamp, adds: !!delta.init || delta.ops.some((op) => op.op === 'add') }
     })
+    if ('unchanged' in written) return written.unchanged
+    try {
+      if (written.adds) {
+        // Keep-first settles: an `add` of another writer that sorts before this one and is not
+        // visible yet would win once it is. Wait until any such write, named before ours, must
+        // have landed (unless its copy took longer than settleMs, or its clock is that far behind).
+        const wait = written.stamp + settleMs - now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+      // Read again: the manifest as merged with whatever other writers raced this one, so a
+      // keep-first loser returns the entry that won.
+      const after = await load(id)
+      if (after.records.length > compactAfter) {
+        // Best effort; the next update tries again.
+        await queue.run(id, () => compactLoaded(id, after)).catch(() => undefined)
+      }
+      return after.state
+    } catch (error) {
+      throw asStoreError(error, `read back the manifest of ${id}`)
+    }
   }
 
   return {
