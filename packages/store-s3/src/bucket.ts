@@ -7,7 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
@@ -94,17 +94,21 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
     return checksums
   }
   async function* listDetailed(prefix: string): AsyncGenerator<ListedObject> {
-    let token: string | undefined
-    do {
+    // ListObjects (v1), paged by the last name seen (Marker): the same on S3, and s3rver answers
+    // every truncated ListObjectsV2 with a 500, since its continuation tokens need DES, which
+    // OpenSSL 3 (Node 17+) no longer offers.
+    let after: string | undefined
+    for (;;) {
       const page = await client.send(
-        new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
+        new ListObjectsCommand({ Bucket, Prefix: prefix, Marker: after }),
       )
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined) continue
+        after = item.Key
         yield { name: item.Key, lastModified: item.LastModified, etag: item.ETag }
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined
-    } while (token)
+      if (!page.IsTruncated || !page.Contents?.length) return
+    }
   }
   async function copyTagged(from: string, to: string): Promise<string | undefined> {
     const copied = await client
@@ -180,9 +184,8 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       await client.send(new DeleteObjectCommand({ Bucket, Key: name })).catch(orUndefined)
     },
     async first(prefix) {
-      const page = await client.send(
-        new ListObjectsV2Command({ Bucket, Prefix: prefix, MaxKeys: 1 }),
-      )
+      // v1 for the reason given in listDetailed: with more than one name, the page is truncated.
+      const page = await client.send(new ListObjectsCommand({ Bucket, Prefix: prefix, MaxKeys: 1 }))
       return page.Contents?.[0]?.Key
     },
     async *list(prefix) {
