@@ -30,7 +30,8 @@ export interface OpenOptions extends Omit<PatchBackupsOptions, 'store' | 'manife
   dir?: string
   /**
    * The store for the bytes instead of cacache under `<root>/_cacache`, e.g. an S3 store from
-   * `@patch-backup/store-s3` (the CLI's `--store`). Manifests stay under the root either way.
+   * `@patch-backup/store-s3` (the CLI's `--store`). Manifests stay under the root unless
+   * `sharedManifests` is given too.
    */
   store?: BackupStore
   /**

@@ -95,7 +95,8 @@ async function checkFromFifthMachine(prefix: string, done: Done[]) {
   return winners.size
 }
 
-describe('a fleet of machines on one bucket', () => {
+// About 40 s each on their own on two shared cores; more beside the other test files.
+describe('a fleet of machines on one bucket', { timeout: 180_000 }, () => {
   it(`${MACHINES} machines x ${COUNT} backups on a shared patch + ${COUNT} on their own: all restore from a fifth`, async () => {
     const prefix = 'fleet'
     const done: Done[] = []
