@@ -33,6 +33,8 @@ export interface DeltaRecord {
   at: string
   /** The manifest's top-level fields (all but `files`), used only if it does not exist when applied. */
   init?: Record<string, unknown>
+  /** How long after its stamp this delta's adds count (the writer's `settleMs`), so every reader agrees. */
+  settleMs?: number
   ops: ManifestOp[]
 }
 
@@ -90,6 +92,8 @@ export function parseRecord(text: string, uuid: string): ManifestRecord | undefi
   if (value.format === DELTA_FORMAT) {
     if (!Array.isArray(value.ops) || !value.ops.every(isOp)) return undefined
     if (value.init !== undefined && !isObject(value.init)) return undefined
+    const settle = value.settleMs
+    if (settle !== undefined && !(typeof settle === 'number' && settle >= 0)) return undefined
     return value as unknown as DeltaRecord
   }
   if (value.format === SNAPSHOT_FORMAT) {
@@ -206,13 +210,14 @@ function applyDelta(state: PatchManifest | undefined, record: DeltaRecord, settl
  * operation every delta left sorts after that snapshot, so this is plain name order; a delta that
  * sorts before it (a writer slower than the compaction margin) is still applied, not lost.
  *
- * The `add`s of deltas stamped after `settledUpTo` do not count yet: a concurrent add stamped
+ * The `add`s of a delta count only once its stamp is its writer's `settleMs` old (or
+ * `settle.defaultMs`, for deltas that do not say) at `settle.now`: a concurrent add stamped
  * earlier may still be on its way, and would win once it lands. Counting an add only once it has
  * settled is what keeps the winner of a keep-first race the same for every reader at every time.
  */
 export function foldRecords(
   records: readonly (readonly [string, ManifestRecord])[],
-  settledUpTo = Number.POSITIVE_INFINITY,
+  settle: { now: number; defaultMs: number } = { now: Number.POSITIVE_INFINITY, defaultMs: 0 },
 ): PatchManifest | undefined {
   const covered = new Set<string>()
   for (const [, record] of records) {
@@ -225,7 +230,8 @@ export function foldRecords(
   let state: PatchManifest | undefined = base?.state ? structuredClone(base.state) : undefined
   for (const [name, record] of live) {
     if (record.format !== DELTA_FORMAT) continue
-    const settled = (parseName(name)?.stamp ?? 0) <= settledUpTo
+    const wait = typeof record.settleMs === 'number' ? record.settleMs : settle.defaultMs
+    const settled = (parseName(name)?.stamp ?? 0) + wait <= settle.now
     state = applyDelta(state, structuredClone(record), settled)
   }
   return state

@@ -215,7 +215,8 @@ export function createS3ManifestRepository(
       )
       if (gone.every((name) => covered.has(name)) || attempt >= RELIST_ATTEMPTS) {
         const maxStamp = names.length ? (parseName(names.at(-1) as string)?.stamp ?? 0) : 0
-        return { records, state: foldRecords(records, now() - settleMs), maxStamp, listedAt }
+        const state = foldRecords(records, { now: now(), defaultMs: settleMs })
+        return { records, state, maxStamp, listedAt }
       }
     }
   }
@@ -308,6 +309,7 @@ export function createS3ManifestRepository(
       const next = fn(current)
       const delta = diffManifests(id, before.state, next, new Date(now()).toISOString())
       if (!delta) return { unchanged: before.state && structuredClone(before.state) }
+      delta.settleMs = settleMs
       const deletes = delta.ops.length === 1 && delta.ops[0]?.op === 'delete'
       let stamp = 0
       try {
