@@ -7,6 +7,7 @@ import {
   type FilePaths,
   keyId,
   loadKey,
+  type ManifestRepository,
   PatchBackupError,
   type PatchBackups,
   type PatchBackupsOptions,
@@ -22,6 +23,7 @@ import {
   createJsonManifestRepository,
   loadPolicyConfig,
 } from '@patch-backup/manifest'
+import { type BucketManifestsOptions, bucketManifests } from './bucket-manifests.js'
 import { lazyStore } from './lazy-store.js'
 import { layout, resolveRoot } from './root.js'
 
@@ -30,9 +32,17 @@ export interface OpenOptions extends Omit<PatchBackupsOptions, 'store' | 'manife
   dir?: string
   /**
    * The store for the bytes instead of cacache under `<root>/_cacache`, e.g. an S3 store from
-   * `@patch-backup/store-s3` (the CLI's `--store`). Manifests stay under the root either way.
+   * `@patch-backup/store-s3` (the CLI's `--store`). Manifests stay under the root unless
+   * `sharedManifests` is given too.
    */
   store?: BackupStore
+  /**
+   * Manifests shared through the store's bucket (the CLI's `--store s3://…`), instead of the JSON
+   * ones under `<root>/_patches/manifests`. This machine's part of them (a restore's crash journal
+   * and undo) stays under the root, and manifests an older CLI left there stay readable until
+   * moved: see `bucketManifests`.
+   */
+  sharedManifests?: ManifestRepository
   /**
    * Wraps the store (the default cacache one, or `store`) before the service gets it, e.g. to
    * count or trace bytes (the CLI's progress bar does). It must keep the `BackupStore` contract.
@@ -84,6 +94,8 @@ export interface OpenedPatchBackups extends PatchBackups {
   readonly paths: FilePaths
   /** The store the service uses, for reading backed-up bytes directly (`status`, `diff`). */
   readonly store: BackupStore
+  /** With `sharedManifests`: the repositories the service's manifests are composed of. */
+  readonly manifestParts?: BucketManifestsOptions
 }
 
 export interface OpenedWithPolicies extends OpenedPatchBackups {
@@ -95,7 +107,7 @@ function assemble(
   options: OpenOptions,
   wrap: (store: BackupStore) => BackupStore,
 ): OpenedPatchBackups {
-  const { dir, decorateStore, store: given, ...rest } = options
+  const { dir, decorateStore, store: given, sharedManifests, ...rest } = options
   const root = resolveRoot({ dir })
   const cwd = path.resolve(rest.cwd ?? rest.projectRoot ?? process.cwd())
   const paths = layout(root)
@@ -112,12 +124,19 @@ function assemble(
   const base = wrap(cacache)
   const store = decorateStore ? decorateStore(base) : base
   // No cwd fixed here: without one, relative paths follow process.cwd() at each call, as the seed's did.
+  const manifestParts: BucketManifestsOptions | undefined = sharedManifests && {
+    shared: sharedManifests,
+    machine: createJsonManifestRepository({ dir: paths.machine }),
+    legacy: createJsonManifestRepository({ dir: paths.manifests }),
+  }
   const service = createPatchBackups({
     ...rest,
     store,
-    manifests: createJsonManifestRepository({ dir: paths.manifests }),
+    manifests: manifestParts
+      ? bucketManifests(manifestParts)
+      : createJsonManifestRepository({ dir: paths.manifests }),
   })
-  return Object.assign(service, { root, cwd, store, paths: createFilePaths(rest) })
+  return Object.assign(service, { root, cwd, store, paths: createFilePaths(rest), manifestParts })
 }
 
 /**

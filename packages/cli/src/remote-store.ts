@@ -1,5 +1,4 @@
-import { type BackupStore, PatchBackupError } from '@patch-backup/core'
-import { lazyStore } from './lazy-store.js'
+import { type BackupStore, type ManifestRepository, PatchBackupError } from '@patch-backup/core'
 
 /** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
 export class StoreUrlError extends Error {
@@ -8,6 +7,8 @@ export class StoreUrlError extends Error {
 
 export interface RemoteStore {
   store: BackupStore
+  /** The manifests in the same bucket and prefix: what every machine with the URL shares. */
+  manifests: ManifestRepository
   /** Lets go of the client's sockets, so the process can end as soon as the command is done. */
   close(): void
 }
@@ -50,36 +51,13 @@ function checkScheme(url: string, source: string): void {
 }
 
 /**
- * The store a `--store` URL names, opened (store-s3 and the AWS SDK loaded) only when a method
- * is first called: for commands that usually read no stored bytes, so they run without the SDK
- * and even without store-s3 installed. A URL that cannot be parsed fails that first call.
- */
-export function lazyRemoteStore(url: string, source: string): RemoteStore {
-  checkScheme(url, source)
-  let opened: Promise<RemoteStore> | undefined
-  const store = lazyStore(() => {
-    opened = openRemoteStore(url, source).catch((error: unknown) => {
-      if (!(error instanceof StoreUrlError)) throw error
-      throw new PatchBackupError('INVALID_OPTIONS', error.message, { cause: error })
-    })
-    return opened.then((r) => r.store)
-  })
-  return {
-    store,
-    close: () => {
-      opened?.then((r) => r.close()).catch(() => {})
-    },
-  }
-}
-
-/**
  * Opens the store a `--store` URL names (`s3://bucket/prefix[?endpoint=…&region=…]`), loading
  * `@patch-backup/store-s3` and the AWS SDK only now. A URL that is not one throws `StoreUrlError`
  * (before anything is loaded when the scheme is wrong); credentials come from the environment.
  */
 export async function openRemoteStore(url: string, source: string): Promise<RemoteStore> {
   checkScheme(url, source)
-  const { createS3StoreFromEnv, parseS3Url } = await loadStoreS3()
+  const { createS3ClientFromEnv, openS3Repository, parseS3Url } = await loadStoreS3()
   let location: ReturnType<StoreS3['parseS3Url']>
   try {
     location = parseS3Url(url)
@@ -88,6 +66,34 @@ export async function openRemoteStore(url: string, source: string): Promise<Remo
       throw new StoreUrlError(`${source}: ${error.message}`)
     throw error
   }
-  const store = createS3StoreFromEnv(location)
-  return { store, close: () => store.client.destroy() }
+  const { bucket, prefix, ...client } = location
+  const { store, manifests } = openS3Repository({
+    client: createS3ClientFromEnv(client),
+    bucket,
+    prefix,
+  })
+  return {
+    store: keepingSnapshots(store),
+    manifests,
+    close: () => store.client.destroy(),
+  }
+}
+
+/** Marks the undo snapshot keys in `socket:patch:backup:<uuid>:snapshot-…` (core's snapshotKey). */
+const SNAPSHOT_KEY = /^socket:patch:backup:[^:]+:snapshot-/
+
+/**
+ * The store as gc sees it, without the undo snapshots of restores: on a shared bucket, those of
+ * another machine are recorded only on that machine, and would look like orphans here. They are
+ * freed by `cleanup` on the machine that made them (or by `gc` with a local store).
+ */
+function keepingSnapshots<S extends BackupStore>(store: S): S {
+  const keys = store.keys?.bind(store)
+  if (!keys) return store
+  return {
+    ...store,
+    async *keys(prefix: string) {
+      for await (const key of keys(prefix)) if (!SNAPSHOT_KEY.test(key)) yield key
+    },
+  }
 }

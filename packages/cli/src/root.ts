@@ -66,6 +66,11 @@ function expandHome(value: string, env: NodeJS.ProcessEnv): string {
   return path.join(home, value.slice(1))
 }
 
-export function layout(root: string): { cache: string; manifests: string } {
-  return { cache: path.join(root, '_cacache'), manifests: path.join(root, '_patches', 'manifests') }
+export function layout(root: string): { cache: string; manifests: string; machine: string } {
+  return {
+    cache: path.join(root, '_cacache'),
+    manifests: path.join(root, '_patches', 'manifests'),
+    // With manifests in a bucket: this machine's part of them (restore journal, undo).
+    machine: path.join(root, '_patches', 'machine'),
+  }
 }

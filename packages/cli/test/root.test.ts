@@ -28,6 +28,10 @@ describe('resolveRoot', () => {
   })
 
   it('lays out the ~/.socket format', () => {
-    expect(layout('/r')).toEqual({ cache: '/r/_cacache', manifests: '/r/_patches/manifests' })
+    expect(layout('/r')).toEqual({
+      cache: '/r/_cacache',
+      manifests: '/r/_patches/manifests',
+      machine: '/r/_patches/machine',
+    })
   })
 })

@@ -7,7 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
@@ -28,7 +28,8 @@ export interface Bucket {
   /** The body of an object as a stream, or `undefined` when there is none. */
   read(name: string): Promise<Readable | undefined>
   readText(name: string): Promise<string | undefined>
-  write(name: string, body: Uint8Array | string): Promise<void>
+  /** Writes an object whole (one PutObject); resolves its ETag when the server gives one. */
+  write(name: string, body: Uint8Array | string): Promise<string | undefined>
   /** Starts a multipart upload to `name`; resolves its upload id. */
   startMultipart(name: string): Promise<string>
   /** Sends one part (numbered from 1); resolves what CompleteMultipartUpload needs of it. */
@@ -43,12 +44,24 @@ export interface Bucket {
   abortMultipart(name: string, uploadId: string): Promise<void>
   /** Server-side copy (up to 5 GiB, S3's limit for one CopyObject). Resolves `false` when `from` is gone. */
   copy(from: string, to: string): Promise<boolean>
+  /** `copy`, resolving the new object's ETag (`''` when the server gave none), or `undefined` when `from` is gone. */
+  copyTagged(from: string, to: string): Promise<string | undefined>
   /** Deletes an object; deleting one that is not there is fine. */
   delete(name: string): Promise<void>
   /** The first object name under `prefix`, or `undefined`: one request, whatever is under it. */
   first(prefix: string): Promise<string | undefined>
   /** Every object name under `prefix`, a page at a time. */
   list(prefix: string): AsyncGenerator<string>
+  /** Every object under `prefix` with the server's time of its last write, a page (up to 1000) per request. */
+  listDetailed(prefix: string): AsyncGenerator<ListedObject>
+}
+
+export interface ListedObject {
+  name: string
+  /** When the server says the object was written; `undefined` if it did not say. */
+  lastModified?: Date
+  /** The object's ETag: changes whenever its bytes are replaced. */
+  etag?: string
 }
 
 function isNotFound(error: unknown): boolean {
@@ -80,6 +93,29 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       .then((when) => (when === 'WHEN_SUPPORTED' ? { ChecksumAlgorithm: 'CRC32' as const } : {}))
     return checksums
   }
+  async function* listDetailed(prefix: string): AsyncGenerator<ListedObject> {
+    // ListObjects (v1), paged by the last name seen (Marker): the same on S3, and s3rver answers
+    // every truncated ListObjectsV2 with a 500, since its continuation tokens need DES, which
+    // OpenSSL 3 (Node 17+) no longer offers.
+    let after: string | undefined
+    for (;;) {
+      const page = await client.send(
+        new ListObjectsCommand({ Bucket, Prefix: prefix, Marker: after }),
+      )
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined) continue
+        after = item.Key
+        yield { name: item.Key, lastModified: item.LastModified, etag: item.ETag }
+      }
+      if (!page.IsTruncated || !page.Contents?.length) return
+    }
+  }
+  async function copyTagged(from: string, to: string): Promise<string | undefined> {
+    const copied = await client
+      .send(new CopyObjectCommand({ Bucket, Key: to, CopySource: copySource(bucket, from) }))
+      .catch(orUndefined)
+    return copied && (copied.CopyObjectResult?.ETag ?? '')
+  }
   return {
     client,
     name: bucket,
@@ -101,7 +137,8 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
     async write(name, body) {
       // A Buffer, never '': the SDK sends no content-length for an empty string.
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body
-      await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
+      const put = await client.send(new PutObjectCommand({ Bucket, Key: name, Body: bytes }))
+      return put.ETag
     },
     async startMultipart(name) {
       const started = await client.send(
@@ -140,29 +177,20 @@ export function openBucket(client: S3Client, bucket: string): Bucket {
       await client.send(new AbortMultipartUploadCommand({ Bucket, Key: name, UploadId: uploadId }))
     },
     async copy(from, to) {
-      const copied = await client
-        .send(new CopyObjectCommand({ Bucket, Key: to, CopySource: copySource(bucket, from) }))
-        .catch(orUndefined)
-      return copied !== undefined
+      return (await copyTagged(from, to)) !== undefined
     },
+    copyTagged,
     async delete(name) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: name })).catch(orUndefined)
     },
     async first(prefix) {
-      const page = await client.send(
-        new ListObjectsV2Command({ Bucket, Prefix: prefix, MaxKeys: 1 }),
-      )
+      // v1 for the reason given in listDetailed: with more than one name, the page is truncated.
+      const page = await client.send(new ListObjectsCommand({ Bucket, Prefix: prefix, MaxKeys: 1 }))
       return page.Contents?.[0]?.Key
     },
     async *list(prefix) {
-      let token: string | undefined
-      do {
-        const page = await client.send(
-          new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
-        )
-        for (const item of page.Contents ?? []) if (item.Key !== undefined) yield item.Key
-        token = page.IsTruncated ? page.NextContinuationToken : undefined
-      } while (token)
+      for await (const item of listDetailed(prefix)) yield item.name
     },
+    listDetailed,
   }
 }

@@ -1,4 +1,4 @@
-export { type Bucket, openBucket, type UploadedPart } from './bucket.js'
+export { type Bucket, type ListedObject, openBucket, type UploadedPart } from './bucket.js'
 export {
   contentExists,
   freeContentIfUnreferenced,
@@ -11,6 +11,12 @@ export {
   type S3ClientFromEnvOptions,
   type S3StoreFromEnvOptions,
 } from './from-env.js'
+export {
+  type CompactResult,
+  createS3ManifestRepository,
+  type S3ManifestRepository,
+  type S3ManifestRepositoryOptions,
+} from './manifests/repository.js'
 export { type UploadTuning, uploadInParts } from './multipart.js'
 export {
   type ContentAddress,
@@ -21,6 +27,12 @@ export {
   type ObjectNames,
   objectNames,
 } from './object-names.js'
+export {
+  DEFAULT_ORPHAN_GRACE_MS,
+  openS3Repository,
+  type S3Repository,
+  type S3RepositoryOptions,
+} from './repository.js'
 export { parseS3Url, type S3Location } from './s3-url.js'
 export { MAX_OBJECT_BYTES } from './staging.js'
 export {

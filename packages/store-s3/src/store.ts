@@ -37,6 +37,14 @@ export interface S3StoreOptions {
   partSize?: number
   /** Parts uploaded at once. Default 4. A large upload holds `partSize * (queueSize + 1)` bytes of part buffers. */
   queueSize?: number
+  /**
+   * `keys()` leaves out keys whose key object is younger than this (by the server's clock, as the
+   * listing reports it, against this machine's). The service's gc finds orphan keys through
+   * `keys()`: on a bucket several machines write, a key another machine has just stored and not
+   * yet recorded in its manifest looks like an orphan. Default 0 (every key); `openS3Repository`
+   * sets an hour.
+   */
+  orphanGraceMs?: number
 }
 
 export interface S3Store extends BackupStore {
@@ -135,6 +143,10 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     sizeOption(options.inlineLimit, tuning.partSize, 'inlineLimit', 0),
     MAX_OBJECT_BYTES,
   )
+  const orphanGraceMs = options.orphanGraceMs ?? 0
+  if (!Number.isFinite(orphanGraceMs) || orphanGraceMs < 0) {
+    throw invalid('createS3Store: orphanGraceMs must be 0 or more milliseconds.')
+  }
   const bucket = openBucket(options.client, options.bucket)
   const names = objectNames(options.prefix)
   // One operation per key at a time in this process (so two removes of one key do not both say true).
@@ -230,7 +242,14 @@ export function createS3Store(options: S3StoreOptions): S3Store {
 
   async function* keys(prefix: string): AsyncGenerator<string> {
     try {
-      for await (const name of bucket.list(names.keysPrefix(prefix))) yield names.keyOf(name)
+      const newest = Date.now() - orphanGraceMs
+      for await (const { name, lastModified } of bucket.listDetailed(names.keysPrefix(prefix))) {
+        // A listing that gives no time says nothing about age: keep such a key out of gc's reach.
+        if (orphanGraceMs > 0 && (lastModified?.getTime() ?? Number.POSITIVE_INFINITY) > newest) {
+          continue
+        }
+        yield names.keyOf(name)
+      }
     } catch (error) {
       throw asStoreError(error, 'list keys')
     }

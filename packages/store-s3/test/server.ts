@@ -93,7 +93,8 @@ export async function startS3Server(): Promise<S3TestServer> {
     async stop() {
       await kill()
       for (const client of clients) client.destroy()
-      await rm(directory, { recursive: true, force: true })
+      // Retries: a request the server was still handling when it closed may add a file meanwhile.
+      await rm(directory, { recursive: true, force: true, maxRetries: 5 })
     },
   }
 }

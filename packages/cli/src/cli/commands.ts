@@ -6,6 +6,10 @@ import type { GcOptions, GcResult } from '../commands/gc.js'
 import type { InfoOptions, InfoResult } from '../commands/info.js'
 import type { KeyOptions, KeyResult } from '../commands/key.js'
 import type { ListOptions, ListResult } from '../commands/list.js'
+import type {
+  MigrateManifestsOptions,
+  MigrateManifestsResult,
+} from '../commands/migrate-manifests.js'
 import type { PruneCommandOptions, PruneCommandResult } from '../commands/prune.js'
 import type { RecordOptions, RecordResult } from '../commands/record.js'
 import type { RecoverCommandResult, RecoverOptions } from '../commands/recover.js'
@@ -30,6 +34,7 @@ export interface Commands {
   diff: [DiffOptions, DiffResult]
   prune: [PruneCommandOptions, PruneCommandResult]
   key: [KeyOptions, KeyResult]
+  'migrate-manifests': [MigrateManifestsOptions, MigrateManifestsResult]
 }
 
 export type CommandName = keyof Commands
@@ -55,6 +60,8 @@ export const loadCommand: { [K in CommandName]: () => Promise<Run<K>> } = {
   diff: () => import('../commands/diff.js').then((m) => m.diff),
   prune: () => import('../commands/prune.js').then((m) => m.prune),
   key: () => import('../commands/key.js').then((m) => m.key),
+  'migrate-manifests': () =>
+    import('../commands/migrate-manifests.js').then((m) => m.migrateManifests),
 }
 
 /** Commands that open no backup store at all. */
@@ -67,10 +74,8 @@ export const NO_KEY_NEEDED: ReadonlySet<CommandName> = new Set([
   'cleanup',
   'prune',
   'gc',
+  'migrate-manifests',
 ])
-
-/** Commands that read manifests and files on disk only, never stored bytes (unless a crashed restore needs finishing). */
-export const READS_NO_BYTES: ReadonlySet<CommandName> = new Set(['list', 'info', 'status'])
 
 /** Commands that write backups (a passphrase-keyed root gets its salt file). */
 /** Commands that only read files on disk: they take keys outside the project without --allow-outside. */
@@ -103,4 +108,5 @@ export const succeeded: { [K in CommandName]: (result: Commands[K][1]) => boolea
   diff: () => true,
   prune: (r) => r.errors.length === 0,
   key: () => true,
+  'migrate-manifests': (r) => r.errors.length === 0,
 }

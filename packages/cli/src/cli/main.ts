@@ -9,7 +9,6 @@ import {
   NO_KEY_NEEDED,
   NO_SERVICE,
   READS_FILES_ONLY,
-  READS_NO_BYTES,
   SHOWS_PROGRESS,
   succeeded,
   WRITES_BACKUPS,
@@ -51,19 +50,7 @@ function storeUrl(globals: GlobalFlags, env: NodeJS.ProcessEnv) {
 async function openRemote(invocation: Invocation, env: NodeJS.ProcessEnv) {
   const wanted = storeUrl(invocation.globals, env)
   if (!wanted) return undefined
-  if (READS_NO_BYTES.has(invocation.name)) {
-    // list, info and status read manifests and files on disk: the bucket (and the SDK, and
-    // store-s3 itself) is opened only if one of them does reach for stored bytes (status
-    // finishing a restore a crash interrupted).
-    const { lazyRemoteStore, StoreUrlError } = await import('../remote-store.js')
-    try {
-      return { url: wanted.url, ...lazyRemoteStore(wanted.url, wanted.source) }
-    } catch (error) {
-      if (!(error instanceof StoreUrlError)) throw error
-      throw new UsageError(error.message, invocation.usage, invocation.commandPath)
-    }
-  }
-  // Loaded only now: a run without --store never loads @patch-backup/store-s3 or the AWS SDK.
+  // With a bucket, the manifests live there too: every command reads it. Loaded only now: a run without --store never loads @patch-backup/store-s3 or the AWS SDK.
   const { openRemoteStore, StoreUrlError } = await import('../remote-store.js')
   try {
     return { url: wanted.url, ...(await openRemoteStore(wanted.url, wanted.source)) }
@@ -123,6 +110,7 @@ async function execute(invocation: Invocation, io: MainIo, env: NodeJS.ProcessEn
       projectRoot: project.projectRoot,
       outsideProject: globals.allowOutside || READS_FILES_ONLY.has(name) ? 'allow' : 'refuse',
       store: remote?.store,
+      sharedManifests: remote?.manifests,
       decorateStore: sink && countTransfers ? (store) => countTransfers(store, sink) : undefined,
       policies: {
         env,

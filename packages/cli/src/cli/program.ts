@@ -253,7 +253,7 @@ export function buildProgram(
         .description('free stored bytes that no patch references')
         .option(
           '--force',
-          "with --store: collect anyway (only when this machine's manifests are the only ones using that bucket prefix)",
+          'accepted for older scripts; gc on a bucket no longer needs it (the manifests are in the bucket)',
         ),
     (_args, opts) => ({ force: !!opts.force }),
   )
@@ -299,6 +299,16 @@ export function buildProgram(
       keepLast: opts.keepLast as string | undefined,
       dryRun: !!opts.dryRun,
     }),
+  )
+  add(
+    'migrate-manifests',
+    (c) =>
+      c
+        .description(
+          "with --store s3://…: move the manifests this root keeps locally (an older CLI's) into the bucket, so every machine with the URL sees those patches",
+        )
+        .option('--dry-run', 'list what would move, move nothing'),
+    (_args, opts) => ({ dryRun: !!opts.dryRun }),
   )
   add(
     'key',

@@ -1,4 +1,5 @@
 import type { BackupStore, FilePaths, PatchBackups } from '@patch-backup/core'
+import type { BucketManifestsOptions } from '../bucket-manifests.js'
 import type { PolicySummary } from '../open.js'
 
 /** The service a command works on, plus what `status` and `diff` need beyond it. */
@@ -11,6 +12,8 @@ export interface CommandBackups extends PatchBackups {
   readonly root?: string
   /** The store behind the service, for reading backed-up bytes directly. */
   readonly store: BackupStore
+  /** With manifests in a bucket: the repositories composed into the service's (`migrate-manifests`). */
+  readonly manifestParts?: BucketManifestsOptions
 }
 
 /** Where long commands report how far they are; the CLI draws it as a bar on a TTY. */

@@ -1,25 +1,18 @@
-import { type GcReport, PatchBackupError } from '@patch-backup/core'
+import type { GcReport } from '@patch-backup/core'
 import type { CommandContext } from './context.js'
 
 export interface GcOptions {
-  /** With a remote store: collect even though other machines' manifests cannot be seen. */
+  /** Accepted for older scripts: gc on a bucket used to need it, when manifests stayed local. */
   force?: boolean
 }
 
 export type GcResult = GcReport
 
-/** Frees store keys and bytes that no manifest references. */
-export async function gc(
-  options: GcOptions,
-  { backups, remote }: CommandContext,
-): Promise<GcResult> {
-  if (remote !== undefined && !options.force) {
-    // gc frees what no manifest *here* references; a bucket other machines also back up to holds
-    // keys only their manifests know, and gc would take those.
-    throw new PatchBackupError(
-      'GC_REFUSED',
-      `gc on ${remote} sees only the manifests under this backup root, and would delete backups that other machines sharing the bucket still need. Run it with --force only if no other machine uses this bucket prefix. ('cleanup' is always safe: it frees only bytes no other key uses.)`,
-    )
-  }
+/**
+ * Frees store keys and bytes that no manifest references. On a bucket (`--store s3://…`) the
+ * manifests are the bucket's, and keys younger than the store's grace period are left alone, so
+ * a backup another machine is in the middle of keeps its bytes.
+ */
+export async function gc(_options: GcOptions, { backups }: CommandContext): Promise<GcResult> {
   return backups.gc()
 }

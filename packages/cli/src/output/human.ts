@@ -6,6 +6,7 @@ import type { GcResult } from '../commands/gc.js'
 import type { InfoResult } from '../commands/info.js'
 import type { KeyResult } from '../commands/key.js'
 import type { ListResult } from '../commands/list.js'
+import type { MigrateManifestsResult } from '../commands/migrate-manifests.js'
 import type { PruneCommandResult } from '../commands/prune.js'
 import type { RecordResult } from '../commands/record.js'
 import type { RecoverCommandResult } from '../commands/recover.js'
@@ -489,6 +490,21 @@ function verify(d: VerifyResult, s: Style): Rendered {
   }
 }
 
+function migrateManifests(d: MigrateManifestsResult, s: Style): Rendered {
+  const verb = d.dryRun ? 'Would move' : 'Moved'
+  const rows = d.moved.map((m) => [
+    m.uuid,
+    plural(m.files, 'file'),
+    m.merged ? '(merged into the one already there)' : '',
+  ])
+  const head =
+    d.moved.length === 0
+      ? `No local manifests to move: every patch of this root is in ${d.to}.\n`
+      : `${verb} ${plural(d.moved.length, 'manifest')} to ${s.bold(d.to)}:\n${table(rows, { indent: '  ' }).replace(/ +\n/g, '\n')}`
+  const errors = d.errors.map((e) => `${s.red('error:')} ${e.uuid}: ${e.message}\n`).join('')
+  return { stdout: head, stderr: errors }
+}
+
 function gc(d: GcResult, s: Style): Rendered {
   if (d.removedKeys === 0 && d.removedBlobs === 0 && d.freedBytes === 0)
     return { stdout: 'Nothing to reclaim: every stored byte belongs to a patch.\n', stderr: '' }
@@ -573,4 +589,5 @@ export const human = {
   diff,
   prune,
   key,
+  'migrate-manifests': migrateManifests,
 }

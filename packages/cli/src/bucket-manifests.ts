@@ -1,0 +1,162 @@
+import type { ManifestRepository, PatchManifest } from '@patch-backup/core'
+
+/*
+ * The manifests of a `--store s3://…` run: the bucket's, shared by every machine with the URL,
+ * composed with what must stay on this machine. Owns the split between the two; never touches
+ * the store's bytes.
+ *
+ * - A restore's crash journal (`restoreJournal`) and its undo (`lastRestore`) describe files on
+ *   this machine's disk: another machine must neither finish nor undo them. They live under
+ *   `<root>/_patches/machine/`, and are merged into the manifest the service sees.
+ * - Manifests an older CLI kept under `<root>/_patches/manifests/` (bytes in the bucket, manifests
+ *   local) stay readable and listed; the first update of such a patch moves it into the bucket,
+ *   and `migrate-manifests` moves them all.
+ */
+
+/** Manifest fields that belong to this machine, not to the bucket. */
+export const MACHINE_FIELDS = ['restoreJournal', 'lastRestore'] as const
+
+type MachineParts = Partial<Record<(typeof MACHINE_FIELDS)[number], unknown>>
+
+export interface BucketManifestsOptions {
+  /** The repository in the bucket (`createS3ManifestRepository`). */
+  shared: ManifestRepository
+  /** This machine's part of each manifest (a JSON repository under the root). */
+  machine: ManifestRepository
+  /** Manifests an older CLI wrote under the root, read until they are moved. */
+  legacy: ManifestRepository
+}
+
+function machinePartsOf(manifest: PatchManifest | undefined): MachineParts {
+  const parts: MachineParts = {}
+  for (const field of MACHINE_FIELDS) {
+    if (manifest?.[field] !== undefined) parts[field] = manifest[field]
+  }
+  return parts
+}
+
+function withoutMachineParts(manifest: PatchManifest): PatchManifest {
+  const rest: PatchManifest = { ...manifest }
+  for (const field of MACHINE_FIELDS) delete rest[field]
+  return rest
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+export function bucketManifests({
+  shared,
+  machine,
+  legacy,
+}: BucketManifestsOptions): ManifestRepository {
+  async function machineParts(uuid: string): Promise<MachineParts> {
+    return machinePartsOf(await machine.get(uuid))
+  }
+
+  const view = (manifest: PatchManifest | undefined, parts: MachineParts) =>
+    manifest && { ...withoutMachineParts(manifest), ...parts }
+
+  /** Records this machine's fields, field by field, so a concurrent writer's other field stays. */
+  async function saveMachineParts(uuid: string, before: MachineParts, after: MachineParts) {
+    if (same(before, after)) return
+    await machine.update(uuid, (current) => {
+      const parts = machinePartsOf(current)
+      for (const field of MACHINE_FIELDS) {
+        if (same(before[field], after[field])) continue
+        if (after[field] === undefined) delete parts[field]
+        else parts[field] = after[field]
+      }
+      if (Object.keys(parts).length === 0) return undefined
+      return {
+        uuid,
+        patchedAt: current?.patchedAt ?? new Date().toISOString(),
+        files: {},
+        ...parts,
+      }
+    })
+  }
+
+  return {
+    async get(uuid) {
+      const [fromBucket, parts] = await Promise.all([shared.get(uuid), machineParts(uuid)])
+      if (fromBucket) return view(fromBucket, parts)
+      const old = await legacy.get(uuid)
+      return old && { ...old, ...parts }
+    },
+
+    async update(uuid, fn) {
+      const before = await machineParts(uuid)
+      // Read before the bucket's update: its updater must be synchronous.
+      const old = await legacy.get(uuid)
+      let after: MachineParts = before
+      let movedLegacy = false
+      const next = await shared.update(uuid, (current) => {
+        // A patch only this root knows (an older CLI's): the update starts from it, and moves it.
+        const base = current ?? old
+        movedLegacy = current === undefined && old !== undefined
+        const seen = base && { ...withoutMachineParts(base), ...machinePartsOf(base), ...before }
+        const result = fn(seen)
+        after = machinePartsOf(result)
+        return result && withoutMachineParts(result)
+      })
+      await saveMachineParts(uuid, before, after)
+      if (movedLegacy) await legacy.delete(uuid)
+      return view(next, after)
+    },
+
+    async delete(uuid) {
+      const [inBucket, inLegacy] = await Promise.all([shared.delete(uuid), legacy.delete(uuid)])
+      await machine.delete(uuid)
+      return inBucket || inLegacy
+    },
+
+    async list() {
+      const [inBucket, inLegacy] = await Promise.all([shared.list(), legacy.list()])
+      return [...new Set([...inBucket, ...inLegacy])].sort()
+    },
+  }
+}
+
+/** What moving one older CLI's manifest into the bucket did (or, dry, would do). */
+export interface MovedManifest {
+  uuid: string
+  files: number
+  /** The bucket already had this patch: the files it lacked were added, its own entries kept. */
+  merged: boolean
+}
+
+/**
+ * Moves the manifest an older CLI kept under the root into the bucket: its entries go in as
+ * keep-first adds (a patch the bucket already has keeps its own entries), its restore journal and
+ * undo stay on this machine, and the local file goes only once the bucket has it.
+ */
+export async function moveLegacyManifest(
+  { shared, machine, legacy }: BucketManifestsOptions,
+  uuid: string,
+  { dryRun = false }: { dryRun?: boolean } = {},
+): Promise<MovedManifest | undefined> {
+  const old = await legacy.get(uuid)
+  if (!old) return undefined
+  const local = withoutMachineParts(old)
+  const files = Object.keys(local.files).length
+  if (dryRun) return { uuid, files, merged: (await shared.get(uuid)) !== undefined }
+  let merged = false
+  await shared.update(uuid, (current) => {
+    merged = current !== undefined
+    if (!current) return local
+    return { ...current, files: { ...local.files, ...current.files } }
+  })
+  const parts = machinePartsOf(old)
+  if (Object.keys(parts).length > 0) {
+    await machine.update(uuid, (current) => ({
+      uuid,
+      patchedAt: old.patchedAt,
+      files: {},
+      ...parts,
+      ...machinePartsOf(current),
+    }))
+  }
+  await legacy.delete(uuid)
+  return { uuid, files, merged }
+}
