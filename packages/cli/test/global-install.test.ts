@@ -78,12 +78,13 @@ describe.skipIf(process.platform === 'win32')('installed globally from the packe
       () => [],
     )
     expect(nested).not.toContain('@aws-sdk')
-    // list, info and status read no bucket: they run without it.
+    // The manifests live in the bucket: list needs store-s3 as much as verify does.
     const list = await run(
       ['--dir', path.join(work, 'root'), '--store', 's3://b/p', 'list', '--json'],
       { cwd: work, executable: bin },
     )
-    expect(list.code, list.stderr).toBe(0)
+    expect(list.code, list.stderr).toBe(1)
+    expect(json(list)).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
     const r = await run(
       ['--dir', path.join(work, 'root'), '--store', 's3://b/p', 'verify', '--json'],
       {
