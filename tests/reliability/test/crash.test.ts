@@ -217,7 +217,7 @@ async function checkAfterKill(
   else for (const entry of rootEntries) expect(['_cacache', '_patches']).toContain(entry)
   for (const file of await walkFiles(ws.project)) {
     if (/^lane\d+\/d\d\/f\d\.bin$/.test(file)) continue
-    expect(path.basename(file), file).toMatch(/^\.pb-[0-9a-f]+\.tmp$/)
+    expect(path.basename(file), file).toMatch(/^\.pb-(\d+-)?[0-9a-f]+\.tmp$/)
     figures.restoreTempsLeft.add(file)
   }
 }

@@ -312,7 +312,10 @@ const MUTATIONS = [
 type Mutation = (typeof MUTATIONS)[number]
 
 /** What a restore must do after each change to the project. */
-const EXPECTED: Record<Mutation, 'restores' | 'INVALID_PATH' | 'TARGET_UNWRITABLE'> = {
+const EXPECTED: Record<
+  Mutation,
+  'restores' | 'INVALID_PATH' | 'TARGET_UNWRITABLE' | 'TARGET_NOT_A_FILE'
+> = {
   none: 'restores',
   'target missing': 'restores',
   'parents missing': 'restores',
@@ -325,7 +328,7 @@ const EXPECTED: Record<Mutation, 'restores' | 'INVALID_PATH' | 'TARGET_UNWRITABL
   'target is a dangling symlink out': 'restores',
   'target is a symlink in': 'restores',
   'target is a hardlink of a file outside': 'restores',
-  'target is a directory': 'TARGET_UNWRITABLE',
+  'target is a directory': 'TARGET_NOT_A_FILE',
   'parent is a file': 'TARGET_UNWRITABLE',
 }
 
