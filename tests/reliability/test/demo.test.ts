@@ -12,7 +12,7 @@ describe('the demo (pnpm demo)', () => {
     const { stdout } = await exec(process.execPath, [demo], { encoding: 'utf8' })
     for (const command of ['backup', 'record', 'status', 'restore', 'undo'])
       expect(stdout).toContain(`$ patch-backup ${command} demo-patch-001`)
-    expect(stdout).toContain('Restored 3 files of patch demo-patch-001')
+    expect(stdout).toMatch(/Restored \d+ files? of patch demo-patch-001/)
     expect(stdout).toContain('Undid the last restore of patch demo-patch-001')
     expect(stdout).not.toContain('FAILED')
     expect(stdout).toMatch(/demo ok/)
