@@ -258,11 +258,15 @@ export function createRestoreTransactions(deps: RestoreDeps) {
 
   /**
    * Before a restore, undo or recovery of a patch: removes what a restore killed mid-write left,
-   * temp files beside the targets and scratch files in the store (only those of dead processes).
+   * temp files beside the targets of `keys` (default: every file) and scratch files in the store
+   * (only those of dead processes).
    */
-  async function removeLeftovers(manifest: PatchManifest): Promise<void> {
+  async function removeLeftovers(
+    manifest: PatchManifest,
+    keys: readonly string[] = Object.keys(manifest.files),
+  ): Promise<void> {
     const dirs = new Set<string>()
-    for (const key of Object.keys(manifest.files)) {
+    for (const key of keys) {
       try {
         const file = fileOf(key)
         if (await deps.checkNow(file)) dirs.add(path.dirname(file.absolute))

@@ -429,7 +429,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       const file = recordedFile(manifest?.files, paths.resolve(filePath))
       const entry = manifest?.files[file.key]
       if (!manifest || !entry) return false
-      await transactions.removeLeftovers(manifest)
+      // One file: only its own directory is swept, not every directory of the patch.
+      await transactions.removeLeftovers(manifest, [file.key])
       const { snapshot } = await transactions.restoreOne(id, file, entry, opts)
       if (snapshot !== undefined) await transactions.rememberSnapshots(id, { [file.key]: snapshot })
       return true
