@@ -10,8 +10,12 @@ export function lazyStore(
   traits: { verifiesReads?: boolean } = {},
 ): BackupStore & { loaded(): Promise<BackupStore> | undefined } {
   let loading: Promise<BackupStore> | undefined
+  let ready: BackupStore | undefined
   const real = () => {
-    loading ??= load()
+    loading ??= load().then((store) => {
+      ready = store
+      return store
+    })
     return loading
   }
   return {
@@ -19,6 +23,8 @@ export function lazyStore(
     loaded: () => loading,
     put: async (key, data) => (await real()).put(key, data),
     open: async (key, integrity) => (await real()).open(key, integrity),
+    // Synchronous, so only once the real store is there: until then, `open` loads it.
+    readWhole: (key, integrity, maxBytes) => ready?.readWhole?.(key, integrity, maxBytes),
     has: async (key) => (await real()).has(key),
     remove: async (key, options) => (await real()).remove(key, options),
     openKey: async (key) => {

@@ -53,6 +53,7 @@ export {
   parseIntegrity,
   sha256Integrity,
   VerifyingStream,
+  verifyBytes,
 } from './integrity.js'
 export { KeyedQueue } from './keyed-queue.js'
 export {

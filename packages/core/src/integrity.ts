@@ -108,6 +108,21 @@ export class VerifyingStream extends SizeCapStream {
   }
 }
 
+/**
+ * Throws INTEGRITY_MISMATCH unless `bytes` hash to `integrity` (and have `size` bytes, if given):
+ * what `VerifyingStream` checks, for bytes already in memory.
+ */
+export function verifyBytes(bytes: Uint8Array, integrity: string, size?: number): void {
+  const expected = parseIntegrity(integrity)
+  if (size !== undefined && bytes.byteLength > size) {
+    throw integrityMismatch(integrity, `more than ${size} bytes`, bytes.byteLength)
+  }
+  const digest = createHash(expected.algorithm).update(bytes).digest('base64')
+  if (digest !== expected.digest || (size !== undefined && bytes.byteLength !== size)) {
+    throw integrityMismatch(integrity, `${expected.algorithm}-${digest}`, bytes.byteLength)
+  }
+}
+
 /** Passes bytes through and records their sha256 integrity and size once they have all gone by. */
 export class HashingStream extends Transform {
   private readonly hash = createHash('sha256')

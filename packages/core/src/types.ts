@@ -51,6 +51,13 @@ export interface BackupStore {
    * service verifies what `open` gives on its own.
    */
   readonly verifiesReads?: boolean
+  /**
+   * Optional, synchronous: the bytes with this integrity, checked against it (INTEGRITY_MISMATCH
+   * otherwise), when the store holds them as they are and they are at most `maxBytes`. `undefined`
+   * means "use `open`" (too large, not there, stored encoded, or not loaded yet), never "missing".
+   * Restores of small files use it to skip a stream's thread-pool round trips.
+   */
+  readWhole?(key: string, integrity: string, maxBytes: number): Buffer | undefined
   has(key: string): Promise<boolean>
   /**
    * Opens whatever bytes `key` holds now, checked against the store's own record of them
@@ -90,6 +97,10 @@ export interface RemoveOptions {
   stillNeeded?: StillNeeded
 }
 
+/**
+ * Returns the next manifest from the current one, without changing `current`: inside
+ * `withLock`, the JSON repository hands in a frozen object it keeps (`update` hands in a copy).
+ */
 export type ManifestUpdater = (current: PatchManifest | undefined) => PatchManifest | undefined
 
 export interface ManifestRepository {
@@ -130,6 +141,22 @@ export interface ManifestTransaction {
   readonly current: PatchManifest | undefined
   /** Writes `fn(current)` (`undefined` deletes the manifest) and resolves what was written. */
   update(fn: ManifestUpdater): Promise<PatchManifest | undefined>
+  /**
+   * Optional: the entry of `file` (what `current?.files[file]` gives) without building the whole
+   * manifest. The service uses it, when present, to back up one file in time that does not grow
+   * with the patch.
+   */
+  entry?(file: string): BackupInfo | undefined
+  /**
+   * Optional: records backed-up files under their `originalPath`, as `update` with this updater
+   * would: a file that has an entry keeps it unless `overwrite`; with no manifest, `init()` is the
+   * manifest the entries go into. A repository that keeps the manifest's text can append to it
+   * instead of rewriting it from objects (the JSON repository does).
+   */
+  record?(
+    entries: readonly BackupInfo[],
+    options: { overwrite: boolean; init: () => PatchManifest },
+  ): Promise<void>
   /**
    * Rejects (`LOCK_COMPROMISED`) if the lock was lost meanwhile: this process stalled past the
    * lock's lease and another took it over. The service calls it before each key it removes.

@@ -43,7 +43,14 @@ export function countTransfers(store: BackupStore, sink: ProgressSink): BackupSt
     has: (key) => store.has(key),
     remove: (key, opts) => store.remove(key, opts),
   }
-  const { keys, collectGarbage, openKey, removeDeadScratch } = store
+  const { keys, collectGarbage, openKey, removeDeadScratch, readWhole } = store
+  if (readWhole) {
+    counted.readWhole = (key, integrity, maxBytes) => {
+      const bytes = readWhole.call(store, key, integrity, maxBytes)
+      if (bytes) sink.advance({ bytes: bytes.length, files: 1 })
+      return bytes
+    }
+  }
   if (openKey) counted.openKey = (key) => openKey.call(store, key)
   if (keys) counted.keys = (prefix) => keys.call(store, prefix)
   // `opts` carries gc's `stillNeeded`: dropping it would let gc free bytes a manifest records.

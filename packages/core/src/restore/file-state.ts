@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
-import { constants } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  readSync,
+} from 'node:fs'
 import { lstat, open, readlink } from 'node:fs/promises'
 import { PatchBackupError } from '../errors.js'
 import type { BackupInfo } from '../types.js'
@@ -64,11 +72,97 @@ function described(kind: TargetKind, info: Stats, extra: Partial<CurrentFile> = 
 
 const errnoOf = (error: unknown) => (error as NodeJS.ErrnoException)?.code ?? String(error)
 
+/** Files up to this size are read and hashed with synchronous calls (and may be kept in memory). */
+const SMALL_FILE_BYTES = 1024 * 1024
+
+/** What `hashCurrentFile` found, with the bytes it read when asked to keep them. */
+export type InspectedFile = CurrentFile & { bytes?: Buffer }
+
+/**
+ * Hashes the regular file at `absolute`, or says what else is there; `undefined` if nothing is.
+ * Never reads through a symlink, and never opens a fifo or a device (which can block). Small files
+ * are read with synchronous calls (lstat, open, fstat, read, close: microseconds each, where each
+ * async call is a thread-pool round trip); with `keepBytes`, a file of at most that many bytes
+ * comes back with them, so a restore can keep it for undo without reading it again.
+ */
+export async function hashCurrentFile(
+  absolute: string,
+  keepBytes = 0,
+): Promise<InspectedFile | undefined> {
+  const found = inspectSync(absolute, keepBytes)
+  return found === LARGE ? hashCurrentFileStreaming(absolute) : found
+}
+
+const LARGE = Symbol('large')
+
+function inspectSync(
+  absolute: string,
+  keepBytes: number,
+): InspectedFile | undefined | typeof LARGE {
+  let info: Stats
+  try {
+    info = lstatSync(absolute)
+  } catch (error) {
+    const code = errnoOf(error)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    return { kind: 'unreadable', integrity: '', size: 0, mode: 0, reason: code }
+  }
+  if (info.isSymbolicLink()) {
+    let link = ''
+    try {
+      link = readlinkSync(absolute)
+    } catch {}
+    return described('symlink', info, { link })
+  }
+  if (info.isDirectory()) return described('directory', info)
+  if (!info.isFile()) return described('other', info, { type: typeOf(info) })
+  if (info.size > SMALL_FILE_BYTES) return LARGE
+  let fd: number
+  try {
+    fd = openSync(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (error) {
+    const code = errnoOf(error)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    if (code === 'ELOOP') return inspectSync(absolute, keepBytes)
+    return described('unreadable', info, { reason: code })
+  }
+  try {
+    const opened = fstatSync(fd)
+    if (opened.isDirectory()) return described('directory', opened)
+    if (!opened.isFile()) return described('other', opened, { type: typeOf(opened) })
+    if (opened.size > SMALL_FILE_BYTES) return LARGE
+    // One byte more than the size: a file that grew since fstat is seen and streamed instead.
+    const buffer = Buffer.allocUnsafe(opened.size + 1)
+    let filled = 0
+    try {
+      while (filled < buffer.length) {
+        const read = readSync(fd, buffer, filled, buffer.length - filled, filled)
+        if (read === 0) break
+        filled += read
+      }
+    } catch (error) {
+      return described('unreadable', opened, { reason: errnoOf(error) })
+    }
+    if (filled > opened.size) return LARGE
+    const bytes = buffer.subarray(0, filled)
+    return {
+      kind: 'file',
+      integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`,
+      size: filled,
+      mode: opened.mode & 0o7777,
+      links: opened.nlink,
+      ...(keepBytes > 0 && filled <= keepBytes && { bytes }),
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /**
  * Hashes the regular file at `absolute` (streaming), or says what else is there; `undefined` if
  * nothing is. Never reads through a symlink, and never opens a fifo or a device (which can block).
  */
-export async function hashCurrentFile(absolute: string): Promise<CurrentFile | undefined> {
+async function hashCurrentFileStreaming(absolute: string): Promise<CurrentFile | undefined> {
   let info: Stats
   try {
     info = await lstat(absolute)
@@ -91,7 +185,7 @@ export async function hashCurrentFile(absolute: string): Promise<CurrentFile | u
   } catch (error) {
     const code = errnoOf(error)
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
-    if (code === 'ELOOP') return hashCurrentFile(absolute)
+    if (code === 'ELOOP') return hashCurrentFileStreaming(absolute)
     return described('unreadable', info, { reason: code })
   }
   try {

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  stat,
-  symlink,
-} from 'node:fs/promises'
+  closeSync,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
+import { chmod, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -34,22 +35,22 @@ export async function ensureParentInside(
   realRoot: string,
   target: string,
 ): Promise<void> {
+  // Synchronous calls: an lstat per directory level is microseconds, a round trip each is not.
   const parts = path.relative(root, path.dirname(target)).split(path.sep).filter(Boolean)
   let current = root
   for (const part of parts) {
     current = path.join(current, part)
-    const info = await lstat(current).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined
-      throw error
-    })
+    const info = lstatSync(current, { throwIfNoEntry: false })
     if (!info) {
-      await mkdir(current).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error
-      })
+      try {
+        mkdirSync(current)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      }
       continue
     }
     if (info.isSymbolicLink()) {
-      const resolved = await realpath(current)
+      const resolved = realpathSync.native(current)
       if (!isInside(realRoot, resolved)) throw outside(target, current, realRoot)
     }
   }
@@ -64,7 +65,7 @@ export async function ensureParentInside(
 export async function assertDirectoryInsideNow(realRoot: string, target: string): Promise<boolean> {
   let resolved: string
   try {
-    resolved = await realpath(path.dirname(target))
+    resolved = realpathSync.native(path.dirname(target))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
     throw error
@@ -75,7 +76,7 @@ export async function assertDirectoryInsideNow(realRoot: string, target: string)
 
 /** Refuses a source file whose real location (after symlinks) is outside the project. */
 export async function assertSourceInside(realRoot: string, source: string): Promise<void> {
-  const resolved = await realpath(source)
+  const resolved = realpathSync.native(source)
   if (!isInside(realRoot, resolved)) throw outside(source, resolved, realRoot)
 }
 
@@ -192,6 +193,45 @@ export async function writeAtomically(
     await rename(temp, target)
   } catch (error) {
     await rm(temp, { force: true })
+    throw error
+  }
+}
+
+/**
+ * `writeNewFile` for bytes in memory, with synchronous calls (open, write, fchmod, close): `file`
+ * must not exist yet; on failure it is removed.
+ */
+export function writeNewFileSync(file: string, bytes: Uint8Array, mode: number): void {
+  const fd = openSync(file, 'wx', 0o600)
+  try {
+    let written = 0
+    while (written < bytes.byteLength) written += writeSync(fd, bytes, written)
+    // After the write: writing clears setuid and setgid bits.
+    fchmodSync(fd, mode)
+  } catch (error) {
+    closeSync(fd)
+    rmSync(file, { force: true })
+    throw error
+  }
+  closeSync(fd)
+}
+
+/** `writeAtomically` for bytes in memory, with synchronous calls: temp beside `target`, then rename. */
+export function writeAtomicallySync(target: string, bytes: Uint8Array, mode?: number): void {
+  const temp = path.join(path.dirname(target), tempName())
+  let finalMode = mode
+  if (finalMode === undefined) {
+    try {
+      finalMode = statSync(target).mode & 0o7777
+    } catch {
+      finalMode = 0o644
+    }
+  }
+  writeNewFileSync(temp, bytes, finalMode)
+  try {
+    renameSync(temp, target)
+  } catch (error) {
+    rmSync(temp, { force: true })
     throw error
   }
 }

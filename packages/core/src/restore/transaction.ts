@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import pMap from 'p-map'
 import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
 import type { FilePaths, ProjectFile } from '../file-path.js'
-import { SizeCapStream, VerifyingStream } from '../integrity.js'
+import { SizeCapStream, VerifyingStream, verifyBytes } from '../integrity.js'
 import { backupKey, newRestoreId, snapshotKey } from '../store-keys/layout.js'
 import { pinsOf } from '../store-keys/pins.js'
 import type {
@@ -27,6 +27,7 @@ import {
   describeTarget,
   type FileState,
   hashCurrentFile,
+  type InspectedFile,
   restoreStep,
 } from './file-state.js'
 import {
@@ -44,7 +45,9 @@ import {
   removeDeadTemps,
   replaceWithSymlink,
   writeAtomically,
+  writeAtomicallySync,
   writeNewFile,
+  writeNewFileSync,
 } from './safe-target.js'
 
 export interface RestoreOptions {
@@ -97,6 +100,13 @@ export interface RestoreDeps {
   /** Give restored files the setuid, setgid and sticky bits their recorded mode has. Default: never. */
   allowSpecialModeBits?: boolean
 }
+
+/** Blobs up to this size are restored from memory (see `BackupStore.readWhole`). */
+const SMALL_BLOB_BYTES = 1024 * 1024
+/** A target up to this size is kept in memory between hashing it and snapshotting it. */
+const KEEP_TARGET_BYTES = 256 * 1024
+/** What an all-or-nothing restore keeps in memory that way, at most, across its files. */
+const KEEP_BUDGET_BYTES = 32 * 1024 * 1024
 
 /** Permission bits only: a manifest (which anyone who can write the root may edit) never makes a setuid file. */
 const PERMISSION_BITS = 0o777
@@ -181,6 +191,19 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const recorded = blob.mode as number | undefined
     const mode =
       recorded === undefined || deps.allowSpecialModeBits ? recorded : recorded & PERMISSION_BITS
+    // A small blob the store holds as it is: read, checked and written with synchronous calls.
+    const whole = store.readWhole?.(storeKey, blob.integrity, SMALL_BLOB_BYTES)
+    if (whole) {
+      if (whole.length !== blob.size) verifyBytes(whole, blob.integrity, blob.size)
+      try {
+        await deps.ensureParent(file)
+        if (temp === undefined) writeAtomicallySync(file.absolute, whole, mode)
+        else writeNewFileSync(temp, whole, mode ?? 0o644)
+      } catch (error) {
+        throw unwritable(file, error)
+      }
+      return
+    }
     const openSource = () => openBlob(storeKey, file, blob.integrity)
     // Hashing bytes the store has just verified again cost a fifth of a large restore's time;
     // counting them is free, and stops a blob that runs past its size before it fills the disk.
@@ -226,7 +249,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
   async function snapshot(
     uuid: string,
     file: ProjectFile,
-    current: CurrentFile,
+    current: InspectedFile,
     restoreId: string,
   ): Promise<Snapshot> {
     const key = snapshotKey(uuid, file.key, restoreId)
@@ -234,6 +257,15 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     // points (maybe outside the project) into the project on undo.
     if (current.kind === 'symlink')
       return { integrity: '', size: 0, mode: current.mode, symlink: current.link ?? '' }
+    // The bytes hashed a moment ago: the ones the restore compared and is about to replace.
+    if (current.bytes) {
+      try {
+        const stored = await store.put(key, current.bytes)
+        return { integrity: stored.integrity, size: stored.size, mode: current.mode, key }
+      } catch (error) {
+        throw asStoreError(error, `keep a snapshot of ${file.key} before restoring it`)
+      }
+    }
     let handle: Awaited<ReturnType<typeof open>>
     try {
       handle = await open(file.absolute, constants.O_RDONLY | constants.O_NOFOLLOW)
@@ -406,7 +438,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     entry: BackupInfo,
     options: RestoreOptions = {},
   ): Promise<{ outcome: 'restored' | 'unchanged'; snapshot?: Snapshot | null }> {
-    const current = await hashCurrentFile(file.absolute)
+    const current = await hashCurrentFile(file.absolute, options.force ? KEEP_TARGET_BYTES : 0)
     const { action, error } = restoreStep(file.key, file.absolute, entry, current, options)
     if (error) throw error
     if (action === 'unchanged') return { outcome: 'unchanged' }
@@ -447,13 +479,16 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       return result
     }
 
-    // 1. Where does each file stand? Refuse drift before touching anything.
+    // 1. Where does each file stand? Refuse drift before touching anything. Small targets stay in
+    // memory (within a budget) for step 2's snapshots.
+    let budget = KEEP_BUDGET_BYTES
     const plan = await pMap(
       keys,
       async (key) => {
         const file = fileOf(key)
         const entry = manifest.files[key] as BackupInfo
-        const current = await hashCurrentFile(file.absolute)
+        const current = await hashCurrentFile(file.absolute, Math.min(KEEP_TARGET_BYTES, budget))
+        if (current?.bytes) budget -= current.bytes.length
         return {
           key,
           file,

@@ -3,7 +3,7 @@
 // the file system gives it, as the seed did. It must not decide which paths are confined
 // (file-path.ts does) nor write files (restore/ does).
 
-import { mkdir } from 'node:fs/promises'
+import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { FilePaths, ProjectFile } from '../file-path.js'
 import {
@@ -34,7 +34,8 @@ export function createConfinement(paths: FilePaths): Confinement {
   return {
     async ensureParent(file) {
       if (root === undefined || !file.confined) {
-        await mkdir(path.dirname(file.absolute), { recursive: true })
+        // Synchronous: one mkdir that finds the directory there, without a thread-pool round trip.
+        mkdirSync(path.dirname(file.absolute), { recursive: true })
         return
       }
       await ensureParentInside(root, await realRoot(root), file.absolute)

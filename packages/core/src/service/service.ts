@@ -33,14 +33,20 @@ import type {
   CreateBackupsResult,
   FileError,
   ManifestRepository,
+  ManifestTransaction,
   PatchManifest,
   RecordPatchedResult,
   RestoreAllResult,
   UndoResult,
 } from '../types.js'
 import { type PatchUuid, parseUuid } from '../uuid.js'
+
+/** Looks up the entry a manifest records for a file key. */
+type Recorded = (key: string) => BackupInfo | undefined
+
 import { createConfinement } from './confinement.js'
 import { createServicePolicies } from './policies.js'
+import { readSmall, readSmallSync, SMALL_FILE_BYTES, unreadable } from './source-file.js'
 
 /**
  * Paths (see `FilePathOptions`): without `projectRoot`, any absolute path is taken as it is and a
@@ -101,17 +107,6 @@ export interface PatchBackups extends Maintenance {
 // is the limit, so more only adds open files.
 export const DEFAULT_CONCURRENCY = 8
 
-function unreadable(file: ProjectFile, error: unknown): PatchBackupError {
-  const reason =
-    (error as NodeJS.ErrnoException)?.code ??
-    (error instanceof Error ? error.message : String(error))
-  return new PatchBackupError(
-    'SOURCE_UNREADABLE',
-    `Cannot read ${file.absolute} to back it up (${reason}). Check that it exists, is a regular file and is readable.`,
-    { cause: error, path: file.key },
-  )
-}
-
 /** A store failure while backing up `file`: names the file; the store's own message says where it writes. */
 function storeFailed(file: ProjectFile, error: unknown): PatchBackupError {
   const wrapped = asStoreError(error, `store ${file.key}`)
@@ -124,24 +119,6 @@ function storeFailed(file: ProjectFile, error: unknown): PatchBackupError {
       path: file.key,
     },
   )
-}
-
-/** Files up to this size go to the store as one buffer: one read instead of a stream's round trips. */
-const SMALL_FILE_BYTES = 1024 * 1024
-
-/** The whole file when it still has at most `size` bytes; `undefined` when it grew (then it is streamed). */
-async function readSmall(
-  handle: Awaited<ReturnType<typeof open>>,
-  size: number,
-): Promise<Buffer | undefined> {
-  const buffer = Buffer.allocUnsafe(size + 1)
-  let filled = 0
-  while (filled < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled)
-    if (bytesRead === 0) break
-    filled += bytesRead
-  }
-  return filled > size ? undefined : buffer.subarray(0, filled)
 }
 
 export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
@@ -177,19 +154,33 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     beforePut?: () => Promise<void>,
     breakLinks = false,
   ): Promise<BackupInfo> {
-    let handle: Awaited<ReturnType<typeof open>>
-    let mode: number
     try {
       await confinement.checkSource(file)
-      handle = await open(file.absolute, constants.O_RDONLY)
     } catch (error) {
       if (error instanceof PatchBackupError) throw error
+      throw unreadable(file, error)
+    }
+    const small = readSmallSync(file, breakLinks)
+    if (small) return storeSource(uuid, file, small.info, small.data, beforePut)
+    return storeThroughHandle(uuid, file, beforePut, breakLinks)
+  }
+
+  /** `storeFile` for a large file, or one whose hard links are broken first. */
+  async function storeThroughHandle(
+    uuid: PatchUuid,
+    file: ProjectFile,
+    beforePut: (() => Promise<void>) | undefined,
+    breakLinks: boolean,
+  ): Promise<BackupInfo> {
+    let handle: Awaited<ReturnType<typeof open>>
+    try {
+      handle = await open(file.absolute, constants.O_RDONLY)
+    } catch (error) {
       throw unreadable(file, error)
     }
     try {
       const info = await handle.stat()
       if (!info.isFile()) throw unreadable(file, new Error('not a regular file'))
-      mode = info.mode & 0o7777
       let linksBroken = false
       if (breakLinks && info.nlink > 1) {
         // The bytes the open handle reads, into a new inode renamed over the name: the other links
@@ -198,7 +189,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           await writeAtomically(
             file.absolute,
             async () => handle.createReadStream({ start: 0, autoClose: false }),
-            mode,
+            info.mode & 0o7777,
           )
         } catch (error) {
           throw new PatchBackupError(
@@ -209,13 +200,11 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
         }
         linksBroken = true
       }
-      const room = await policies.quota?.reserve(uuid, file.key, info.size)
-      let readError: unknown
       let small: Buffer | undefined
+      let readError: unknown
       try {
         small = info.size <= SMALL_FILE_BYTES ? await readSmall(handle, info.size) : undefined
       } catch (error) {
-        room?.release()
         throw unreadable(file, error)
       }
       let source: Buffer | ReturnType<typeof handle.createReadStream>
@@ -227,46 +216,67 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
           readError = error
         })
       }
-      let stored: { integrity: string; size: number; storedSize?: number }
-      try {
-        await beforePut?.()
-        stored = await store.put(backupKey(uuid, file.key), source)
-      } catch (error) {
-        room?.release()
-        if (readError !== undefined) throw unreadable(file, readError)
-        throw storeFailed(file, error)
-      }
-      room?.commit(stored.integrity, stored.size, stored.storedSize)
-      return {
-        integrity: stored.integrity,
-        size: stored.size,
-        backedUpAt: now().toISOString(),
-        originalPath: file.key,
-        mode,
-        ...(stored.storedSize !== undefined && { storedSize: stored.storedSize }),
-        // Other names for the same inode (a pnpm store): a patch writing in place writes into them.
-        ...(info.nlink > 1 && { links: info.nlink }),
-        ...(linksBroken && { linksBroken: true }),
-      }
+      return await storeSource(uuid, file, info, source, beforePut, linksBroken, () => readError)
     } finally {
       await handle.close()
+    }
+  }
+
+  /**
+   * Puts `source` (the file's bytes, read with `info`) under the file's key, within the quota, and
+   * describes it; writes nothing to the manifest. `beforePut` runs once the quota allows the write,
+   * just before the key can move.
+   */
+  async function storeSource(
+    uuid: PatchUuid,
+    file: ProjectFile,
+    info: { size: number; mode: number; nlink: number },
+    source: Parameters<BackupStore['put']>[1],
+    beforePut: (() => Promise<void>) | undefined,
+    linksBroken = false,
+    readError: () => unknown = () => undefined,
+  ): Promise<BackupInfo> {
+    const room = await policies.quota?.reserve(uuid, file.key, info.size)
+    let stored: { integrity: string; size: number; storedSize?: number }
+    try {
+      await beforePut?.()
+      stored = await store.put(backupKey(uuid, file.key), source)
+    } catch (error) {
+      room?.release()
+      if (readError() !== undefined) throw unreadable(file, readError())
+      throw storeFailed(file, error)
+    }
+    room?.commit(stored.integrity, stored.size, stored.storedSize)
+    return {
+      integrity: stored.integrity,
+      size: stored.size,
+      backedUpAt: now().toISOString(),
+      originalPath: file.key,
+      mode: info.mode & 0o7777,
+      ...(stored.storedSize !== undefined && { storedSize: stored.storedSize }),
+      // Other names for the same inode (a pnpm store): a patch writing in place writes into them.
+      ...(info.nlink > 1 && { links: info.nlink }),
+      ...(linksBroken && { linksBroken: true }),
+    }
+  }
+
+  /** A new patch's manifest. A confined service records its project root, so a CLI run from anywhere finds the files of relative keys; the seed's readers ignore the extra field. */
+  function newManifest(uuid: PatchUuid): PatchManifest {
+    return {
+      uuid,
+      patchedAt: now().toISOString(),
+      files: {},
+      ...(paths.projectRoot !== undefined && { projectRoot: paths.projectRoot }),
     }
   }
 
   function withEntries(
     uuid: PatchUuid,
     current: PatchManifest | undefined,
-    entries: BackupInfo[],
+    entries: readonly BackupInfo[],
     overwrite: boolean,
   ) {
-    // A confined service records its project root, so a CLI run from anywhere finds the files of
-    // relative keys; the seed's readers ignore the extra field.
-    const base: PatchManifest = current ?? {
-      uuid,
-      patchedAt: now().toISOString(),
-      files: {},
-      ...(paths.projectRoot !== undefined && { projectRoot: paths.projectRoot }),
-    }
+    const base: PatchManifest = current ?? newManifest(uuid)
     const files = { ...base.files }
     let changed = current === undefined
     for (const entry of entries) {
@@ -277,17 +287,35 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return changed ? { ...base, files } : base
   }
 
+  /** The entries the transaction's manifest records, looked up one by one. */
+  function recordedIn(tx: ManifestTransaction): Recorded {
+    const entry = tx.entry?.bind(tx)
+    return entry ?? ((key) => tx.current?.files[key])
+  }
+
+  /** Records `entries` in the locked manifest; resolves what it records afterwards. */
+  async function record(
+    tx: ManifestTransaction,
+    uuid: PatchUuid,
+    entries: readonly BackupInfo[],
+    overwrite: boolean,
+  ): Promise<Recorded> {
+    if (tx.record) {
+      await tx.record(entries, { overwrite, init: () => newManifest(uuid) })
+      return recordedIn(tx)
+    }
+    const next = await tx.update((current) => withEntries(uuid, current, entries, overwrite))
+    return (key) => next?.files[key]
+  }
+
   /**
-   * The file as `files` records it: under its key, or under its absolute path (how the seed's
+   * The file as the manifest records it: under its key, or under its absolute path (how the seed's
    * module, and any caller without a project root, keyed it), so one file stays one entry.
    */
-  function recordedFile(
-    files: Record<string, BackupInfo> | undefined,
-    file: ProjectFile,
-  ): ProjectFile {
-    if (!files || files[file.key]) return file
+  function recordedFile(recorded: Recorded | undefined, file: ProjectFile): ProjectFile {
+    if (!recorded || recorded(file.key)) return file
     const absolute = file.absolute.split(path.sep).join('/')
-    return absolute !== file.key && files[absolute] ? paths.fromKey(absolute) : file
+    return absolute !== file.key && recorded(absolute) ? paths.fromKey(absolute) : file
   }
 
   async function readManifest(uuid: PatchUuid): Promise<PatchManifest | undefined> {
@@ -323,9 +351,11 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       // another process can remove or re-point the key between the write and the manifest's record.
       return patchQueue.run(id, () =>
         lockPatch(manifests, id, async (tx) => {
-          const file = recordedFile(tx.current?.files, given)
-          const existing = tx.current?.files[file.key]
-          if (existing && !opts.overwrite) return existing
+          const recorded = recordedIn(tx)
+          const file = recordedFile(recorded, given)
+          const existing = recorded(file.key)
+          // Copies: what the repository records may be frozen, and is not the caller's to change.
+          if (existing && !opts.overwrite) return { ...existing }
           let pin: string | undefined
           const entry = await storeFile(
             id,
@@ -335,11 +365,9 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
             },
             !!opts.breakLinks,
           )
-          const next = await tx.update((current) =>
-            withEntries(id, current, [entry], !!opts.overwrite),
-          )
+          const now = await record(tx, id, [entry], !!opts.overwrite)
           if (pin) await unpin(store, [pin])
-          return next?.files[file.key] ?? entry
+          return { ...(now(file.key) ?? entry) }
         }),
       )
     },
@@ -357,27 +385,27 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       }
       return patchQueue.run(id, () =>
         lockPatch(manifests, id, async (tx) => {
-          const recorded = tx.current?.files
-          const existing = opts.overwrite ? undefined : recorded
+          const recorded = recordedIn(tx)
+          const existing = opts.overwrite ? () => undefined : recorded
           const pins = new Map<string, string>()
           const unique = [
             ...new Map(files.map((f) => recordedFile(recorded, f)).map((f) => [f.key, f])).values(),
           ]
           const refusal = await policies.quota?.checkBatch(
             id,
-            unique.filter((f) => !existing?.[f.key]),
+            unique.filter((f) => !existing(f.key)),
           )
           const stored = await pMap(
             unique,
             async (file) => {
-              const kept = existing?.[file.key]
+              const kept = existing(file.key)
               if (kept) return kept
               if (refusal) {
                 errors.push(toFileError(file.key, refusal))
                 return undefined
               }
               try {
-                const prior = opts.overwrite ? recorded?.[file.key] : undefined
+                const prior = opts.overwrite ? recorded(file.key) : undefined
                 return await storeFile(
                   id,
                   file,
@@ -395,25 +423,21 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
             { concurrency },
           )
           const entries = stored.filter((e): e is BackupInfo => e !== undefined)
-          const fresh = entries.filter((e) => existing?.[e.originalPath] !== e)
-          const next =
-            fresh.length > 0
-              ? await tx.update((current) => withEntries(id, current, fresh, !!opts.overwrite))
-              : tx.current
+          const fresh = entries.filter((e) => existing(e.originalPath) !== e)
+          const now = fresh.length > 0 ? await record(tx, id, fresh, !!opts.overwrite) : recorded
           // Only the pins of files whose new bytes the manifest now records: a file whose store
           // write failed may have had its key moved already, and its pin still holds what is recorded.
           await unpin(
             store,
             fresh
-              .filter((e) => next?.files[e.originalPath]?.integrity === e.integrity)
+              .filter((e) => now(e.originalPath)?.integrity === e.integrity)
               .map((e) => pins.get(e.originalPath))
               .filter((pin): pin is string => pin !== undefined),
           )
           const result: CreateBackupsResult = { backedUp: [], failed: [], errors: [], files: {} }
           for (const entry of entries) {
-            const recorded = next?.files[entry.originalPath] ?? entry
             result.backedUp.push(entry.originalPath)
-            result.files[entry.originalPath] = recorded
+            result.files[entry.originalPath] = { ...(now(entry.originalPath) ?? entry) }
           }
           const order = new Map(filePaths.map((p, i) => [p, i]))
           result.errors = errors.sort((a, b) => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0))
@@ -426,7 +450,8 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
       const manifest = await settledManifest(id)
-      const file = recordedFile(manifest?.files, paths.resolve(filePath))
+      const files = manifest?.files
+      const file = recordedFile(files && ((key) => files[key]), paths.resolve(filePath))
       const entry = manifest?.files[file.key]
       if (!manifest || !entry) return false
       // One file: only its own directory is swept, not every directory of the patch.
@@ -515,7 +540,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async getBackupInfo(uuid, filePath) {
       const id = parseUuid(uuid)
       const files = (await readManifest(id))?.files
-      return files?.[recordedFile(files, paths.resolve(filePath)).key]
+      return files?.[recordedFile(files && ((key) => files[key]), paths.resolve(filePath)).key]
     },
 
     async getPatchMetadata(uuid) {
