@@ -1,4 +1,12 @@
-import { constants, writeFile as writeFileCallback } from 'node:fs'
+import {
+  constants,
+  linkSync,
+  mkdirSync,
+  statSync,
+  unlinkSync,
+  writeFile as writeFileCallback,
+  writeFileSync,
+} from 'node:fs'
 import {
   copyFile,
   type FileHandle,
@@ -133,20 +141,71 @@ export async function ensureContent(
   await placeContent(cachePath, tmp, target, size)
 }
 
-/** Writes the index entry `key -> integrity` (cacache's own `index.insert`, the same format `cacache.put` writes). */
-export async function insertIndexEntry(
+/*
+ * Synchronous twins of the steps above, for sources held in memory (small files). Each is a
+ * handful of microseconds; the async ones each cost a thread-pool round trip, and at 4 KiB a
+ * backup is round trips, not bytes. They take the same steps in the same order, so the remove
+ * protocol below holds for them unchanged; rare branches (a damaged content file, no hard links)
+ * fall back to the async code.
+ */
+
+/** `writeTemp` of a buffer: one open/write/close (a `mkdir` only when `tmp/` is missing). */
+export function writeTempSync(tmp: string, data: Uint8Array): PutResult {
+  try {
+    writeFileSync(tmp, data, { flag: 'wx' })
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error
+    mkdirSync(dirname(tmp), { recursive: true })
+    writeFileSync(tmp, data, { flag: 'wx' })
+  }
+  return { integrity: sha256Integrity(data), size: data.byteLength }
+}
+
+/** `placeContent` whose common cases (a new link, or content already there) cost one or two calls. */
+export async function placeContentSync(
   cachePath: string,
-  key: string,
-  result: PutResult,
+  tmp: string,
+  target: string,
+  size: number,
 ): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    // cacache resolves undefined (instead of failing) when the bucket's directory vanished mid-write.
-    const entry = await cacache.index.insert(cachePath, key, result.integrity, {
-      size: result.size,
-    })
-    if (entry) return
+    try {
+      linkSync(tmp, target)
+      return
+    } catch (error) {
+      const code = errorCode(error)
+      if (code === 'ENOENT' && attempt === 0) {
+        mkdirSync(dirname(target), { recursive: true })
+        continue
+      }
+      if (code !== 'EEXIST' && !NO_LINKS.has(code ?? '')) throw error
+      break
+    }
   }
-  throw new Error(`cacache could not write the index entry of ${key}`)
+  if (hasSize(target, size)) return
+  await replaceWith(cachePath, tmp, target)
+}
+
+/** `ensureContent`: one `stat` when the content is there. */
+export async function ensureContentSync(
+  cachePath: string,
+  tmp: string,
+  target: string,
+  size: number,
+): Promise<void> {
+  if (hasSize(target, size)) return
+  await placeContent(cachePath, tmp, target, size)
+}
+
+function hasSize(file: string, size: number): boolean {
+  const existing = statSync(file, { throwIfNoEntry: false })
+  return existing?.isFile() === true && existing.size === size
+}
+
+export function removeScratchSync(tmp: string): void {
+  try {
+    unlinkSync(tmp)
+  } catch {}
 }
 
 /** Every live index entry (deleted keys are left out). Errors surface on the iterator. */

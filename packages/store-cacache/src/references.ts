@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFile as readFileCallback } from 'node:fs'
+import { linkSync, mkdirSync, readFile as readFileCallback, writeFileSync } from 'node:fs'
 import { link, mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -87,6 +87,34 @@ async function add(cachePath: string, integrity: string, key: string): Promise<v
       }
       if (!NO_LINKS.has(c ?? '')) throw error
       await writeFile(ref, '', { flag: 'w' })
+      return
+    }
+  }
+}
+
+/** `add` with synchronous calls (one `link` once the shard exists), for the small-file put. */
+function addSync(cachePath: string, integrity: string, key: string): void {
+  const { dir, hex } = shardOf(cachePath, integrity)
+  const ref = join(dir, `${hex}.${keyHash(key)}`)
+  const token = join(dir, TOKEN)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      linkSync(token, ref)
+      return
+    } catch (error) {
+      const c = code(error)
+      if (c === 'EEXIST') return
+      if (c === 'ENOENT' && attempt === 0) {
+        mkdirSync(dir, { recursive: true })
+        try {
+          writeFileSync(join(dir, TOKEN), '', { flag: 'wx' })
+        } catch (error) {
+          if (code(error) !== 'EEXIST') throw error
+        }
+        continue
+      }
+      if (!NO_LINKS.has(c ?? '')) throw error
+      writeFileSync(ref, '', { flag: 'w' })
       return
     }
   }
@@ -245,6 +273,7 @@ async function ensureComplete(
  */
 export const references = {
   add,
+  addSync,
   remove,
   refsOf,
   bucketPointsAt,

@@ -18,6 +18,7 @@ import {
   indexPathFor,
   isContentReferenced,
 } from '../src/index.js'
+import { indexEntries } from '../src/index-entry.js'
 import { REFS_DIR, references, refPathFor } from '../src/references.js'
 import { type CacacheFixture, createCacacheFixture } from './fixture.js'
 
@@ -246,15 +247,15 @@ describe('remove', () => {
     const integrity = sha256Integrity(bytes)
     await fx.store.put(KEY_A, bytes)
     await fx.store.remove(KEY_A) // content stays, unreferenced
-    const insert = cacache.index.insert
-    vi.spyOn(cacache.index, 'insert').mockImplementationOnce(async (...args) => {
+    const append = indexEntries.append
+    vi.spyOn(indexEntries, 'append').mockImplementationOnce(async (...args) => {
       // A whole remove protocol runs after put found the content present and before its entry lands.
       expect(await freeContentIfUnreferenced(fx.cachePath, integrity)).toBe(true)
       expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(false)
-      return insert(...args)
+      return append(...args)
     })
     await fx.store.put(KEY_B, bytes)
-    expect(cacache.index.insert).toHaveBeenCalled()
+    expect(indexEntries.append).toHaveBeenCalled()
     expect(existsSync(contentPathFor(fx.cachePath, integrity))).toBe(true)
     expect(await readAll((await fx.store.open(KEY_B, integrity)) as Readable)).toEqual(bytes)
   })
@@ -543,6 +544,39 @@ describe('compatibility with plain cacache', () => {
       size,
       path: contentPathFor(fx.cachePath, integrity),
     })
+  })
+
+  it('writes index lines for buffers (the synchronous put) that plain cacache reads as its own', async () => {
+    const bytes = randomBytes(4096)
+    const { integrity } = await fx.store.put(KEY_B, bytes)
+    const got = await cacache.get(fx.cachePath, KEY_B)
+    expect(got.data.equals(bytes)).toBe(true)
+    expect(got.integrity).toBe(integrity)
+    const listed = await cacache.ls(fx.cachePath)
+    expect(listed[KEY_B]).toMatchObject({ key: KEY_B, integrity, size: 4096 })
+    // Byte for byte the line cacache's own insert appends: a newline, sha1 of the JSON, a tab, the JSON.
+    const line = (await readFile(indexPathFor(fx.cachePath, KEY_B), 'utf8')).slice(1)
+    const [hash, json] = line.split('\t') as [string, string]
+    expect(createHash('sha1').update(json).digest('hex')).toBe(hash)
+    expect(Object.keys(JSON.parse(json))).toEqual(['key', 'integrity', 'time', 'size'])
+  })
+
+  it('readWhole gives the checked bytes of a small content, and refuses damaged ones', async () => {
+    const bytes = Buffer.from('small and whole')
+    const { integrity } = await fx.store.put(KEY_A, bytes)
+    expect(fx.store.readWhole?.(KEY_A, integrity, 1024)?.equals(bytes)).toBe(true)
+    expect(fx.store.readWhole?.(KEY_A, integrity, 4)).toBeUndefined() // larger than asked: use open
+    expect(
+      fx.store.readWhole?.(KEY_A, sha256Integrity(Buffer.from('absent')), 1024),
+    ).toBeUndefined()
+    await writeFile(contentPathFor(fx.cachePath, integrity), 'small and WHOLE')
+    let thrown: unknown
+    try {
+      fx.store.readWhole?.(KEY_A, integrity, 1024)
+    } catch (error) {
+      thrown = error
+    }
+    expect(isPatchBackupError(thrown, 'INTEGRITY_MISMATCH')).toBe(true)
   })
 
   it('passes cacache.verify: nothing bad, nothing to reclaim', async () => {
