@@ -1,4 +1,11 @@
-import { writeFile as writeFileCallback } from 'node:fs'
+import {
+  linkSync,
+  renameSync,
+  rmSync,
+  unlink as unlinkCallback,
+  writeFile as writeFileCallback,
+  writeFileSync,
+} from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -50,5 +57,57 @@ export async function writeFileAtomic(
     await rm(temp, { force: true }).catch(() => {})
     if (error instanceof PatchBackupError) throw error
     throw unwritable(path, 'write', error)
+  }
+}
+
+/** Manifests up to this size are written with synchronous calls; larger ones take the async path. */
+export const SYNC_WRITE_BYTES = 1024 * 1024
+
+/**
+ * `writeFileAtomic` with synchronous calls (open, write, close, rename: microseconds each instead
+ * of a thread-pool round trip each), for manifests up to `SYNC_WRITE_BYTES`. `beforeRename` is the
+ * synchronous lock check.
+ */
+export function writeFileAtomicSync(
+  dir: string,
+  uuid: string,
+  path: string,
+  data: Uint8Array,
+  beforeRename: () => void,
+): void {
+  const temp = join(dir, tempFileName(uuid))
+  const retired = retire(dir, uuid, path)
+  try {
+    writeFileSync(temp, data, { flag: 'wx' })
+    beforeRename()
+    renameSync(temp, path)
+  } catch (error) {
+    if (retired) unlinkCallback(retired, ignore)
+    try {
+      rmSync(temp, { force: true })
+    } catch {}
+    if (error instanceof PatchBackupError) throw error
+    throw unwritable(path, 'write', error)
+  }
+  if (retired) unlinkCallback(retired, ignore)
+}
+
+const ignore = () => {}
+
+/**
+ * A second name for the manifest about to be replaced, so that the rename does not free its
+ * blocks: on a file system mounted with `discard`, freeing them inside `rename` took most of a
+ * one-file backup (a millisecond under load). The caller unlinks the second name on the thread
+ * pool, off the event loop, once the rename is done. It is a temp name of this process, so if the
+ * process dies first, the next `list()` removes it. `undefined` when there is no manifest yet or
+ * no hard links here.
+ */
+function retire(dir: string, uuid: string, path: string): string | undefined {
+  const name = join(dir, tempFileName(uuid))
+  try {
+    linkSync(path, name)
+    return name
+  } catch {
+    return undefined
   }
 }

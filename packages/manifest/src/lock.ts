@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PatchBackupError } from '@patch-backup/core'
 
@@ -44,6 +44,8 @@ export interface HeldLock {
    * next refresh, seconds later.
    */
   verify(): Promise<void>
+  /** `verify` with synchronous calls (one `stat`). */
+  verifySync(): void
   /** Never throws: a lock that cannot be removed goes stale and is taken over. */
   release(): Promise<void>
 }
@@ -60,12 +62,16 @@ function errnoCode(error: unknown): string | undefined {
  */
 export async function acquireLock(request: LockRequest): Promise<HeldLock> {
   const { target, lockPath, staleMs, timeoutMs } = request
+  const lockfile = await loadLockfile()
   const deadline = Date.now() + timeoutMs
   let compromised: Error | undefined
   let delay = FIRST_RETRY_MS
   for (;;) {
     try {
-      const release = await (await loadLockfile()).lock(target, {
+      // lockSync: the same mkdir protocol with synchronous calls (mkdir, utimes, stat: a few
+      // microseconds each instead of a thread-pool round trip each). Only an attempt is
+      // synchronous; waiting for a held lock below is not.
+      const release = lockfile.lockSync(target, {
         lockfilePath: lockPath,
         realpath: false,
         stale: staleMs,
@@ -76,33 +82,48 @@ export async function acquireLock(request: LockRequest): Promise<HeldLock> {
           compromised = error
         },
       })
-      // Started now, awaited by verify(): it runs alongside the caller's read, off the hot path.
       // Inode and birth time: an inode number alone may be reused by the replacing directory.
-      const identity = (stats: { ino: number; birthtimeMs: number }) =>
-        `${stats.ino}:${stats.birthtimeMs}`
-      const created = stat(lockPath).then(identity, () => undefined)
+      const identity = () => {
+        const stats = statSync(lockPath)
+        return `${stats.ino}:${stats.birthtimeMs}`
+      }
+      let created: string | undefined
+      try {
+        created = identity()
+      } catch {}
       const lost = (cause: Error) =>
         new PatchBackupError(
           'LOCK_COMPROMISED',
           `Lost the lock ${lockPath} while updating ${target}: ${cause.message}. This process stalled for longer than ${staleMs} ms or the lock was removed, so another process may hold it now; nothing was changed, retry the operation.`,
           { path: lockPath, cause },
         )
+      const verifySync = () => {
+        if (compromised !== undefined) throw lost(compromised)
+        let now: string
+        try {
+          now = identity()
+        } catch (error) {
+          throw lost(error as Error)
+        }
+        if (created !== undefined && now !== created) {
+          throw lost(new Error('the lock directory was replaced by another process'))
+        }
+      }
       return {
         lockPath,
+        verifySync,
         async verify() {
-          if (compromised !== undefined) throw lost(compromised)
-          const [mine, now] = await Promise.all([created, stat(lockPath).catch((e: Error) => e)])
-          if (compromised !== undefined) throw lost(compromised)
-          if (now instanceof Error) throw lost(now)
-          if (mine !== undefined && identity(now) !== mine) {
-            throw lost(new Error('the lock directory was replaced by another process'))
-          }
+          verifySync()
         },
         async release() {
           try {
-            await release()
+            // A lock another process took over is theirs now: removing its directory would let a
+            // third process in beside them. proper-lockfile's own release does not look.
+            verifySync()
+            release()
           } catch {
-            // ERELEASED after a compromise, or an rmdir failure: the lock then goes stale.
+            // Lost (see above), ERELEASED after a compromise, or an rmdir failure: the lock then
+            // goes stale.
           }
         },
       }

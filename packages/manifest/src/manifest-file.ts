@@ -49,28 +49,49 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** Why `value` is not a manifest of `uuid`, or `undefined` when it is one. Extra fields are fine. */
-export function manifestShapeProblem(value: unknown, uuid: string): string | undefined {
+/** Why `value`'s top level is not a manifest of `uuid` (its entries unchecked), or `undefined`. */
+export function topLevelShapeProblem(value: unknown, uuid: string): string | undefined {
   if (!isRecord(value)) return 'it is not a JSON object'
   if (typeof value.uuid !== 'string') return '"uuid" is not a string'
   if (value.uuid !== uuid)
     return `"uuid" is ${JSON.stringify(value.uuid)}, not ${JSON.stringify(uuid)}`
   if (typeof value.patchedAt !== 'string') return '"patchedAt" is not a string'
   if (!isRecord(value.files)) return '"files" is not an object'
-  for (const [path, entry] of Object.entries(value.files)) {
-    const where = `"files"[${JSON.stringify(path)}]`
-    if (!isRecord(entry)) return `${where} is not an object`
-    if (typeof entry.integrity !== 'string') return `${where}.integrity is not a string`
-    if (typeof entry.size !== 'number' || !Number.isFinite(entry.size) || entry.size < 0) {
-      return `${where}.size is not a non-negative number`
+  return undefined
+}
+
+/** Why the entry of `path` is not a backup entry, or `undefined`. Extra fields are fine. */
+export function entryShapeProblem(path: string, entry: unknown): string | undefined {
+  const where = `"files"[${JSON.stringify(path)}]`
+  if (!isRecord(entry)) return `${where} is not an object`
+  if (typeof entry.integrity !== 'string') return `${where}.integrity is not a string`
+  if (typeof entry.size !== 'number' || !Number.isFinite(entry.size) || entry.size < 0) {
+    return `${where}.size is not a non-negative number`
+  }
+  for (const field of ['backedUpAt', 'originalPath'] as const) {
+    if (entry[field] !== undefined && typeof entry[field] !== 'string') {
+      return `${where}.${field} is not a string`
     }
-    for (const field of ['backedUpAt', 'originalPath'] as const) {
-      if (entry[field] !== undefined && typeof entry[field] !== 'string') {
-        return `${where}.${field} is not a string`
-      }
-    }
-    if (entry.mode !== undefined && typeof entry.mode !== 'number')
-      return `${where}.mode is not a number`
+  }
+  if (entry.mode !== undefined && typeof entry.mode !== 'number')
+    return `${where}.mode is not a number`
+  return undefined
+}
+
+/**
+ * Why `value` is not a manifest of `uuid`, or `undefined` when it is one. Extra fields are fine.
+ * `{ entries: false }` checks the top level only.
+ */
+export function manifestShapeProblem(
+  value: unknown,
+  uuid: string,
+  options: { entries?: boolean } = {},
+): string | undefined {
+  const top = topLevelShapeProblem(value, uuid)
+  if (top !== undefined || options.entries === false) return top
+  for (const [path, entry] of Object.entries((value as { files: Record<string, unknown> }).files)) {
+    const problem = entryShapeProblem(path, entry)
+    if (problem !== undefined) return problem
   }
   return undefined
 }
@@ -105,39 +126,15 @@ export async function readManifest(path: string, uuid: string): Promise<PatchMan
     text = await readFile(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new PatchBackupError(
-      'MANIFEST_UNREADABLE',
-      `Cannot read the patch manifest ${path}: ${(error as Error).message}. Check that it is a regular file this user can read.`,
-      { path, cause: error },
-    )
+    throw unreadable(path, error)
   }
   return parseManifest(text, path, uuid)
 }
 
-/** The text written for `manifest`: the seed's format, 2-space indented JSON with a final newline. */
-export function serializeManifest(manifest: unknown, uuid: string, path: string): string {
-  if (manifest instanceof Promise) {
-    throw new PatchBackupError(
-      'INVALID_MANIFEST',
-      `The update function for ${path} returned a Promise; it must return the next manifest synchronously.`,
-      { path },
-    )
-  }
-  const problem = manifestShapeProblem(manifest, uuid)
-  if (problem !== undefined) {
-    throw new PatchBackupError(
-      'INVALID_MANIFEST',
-      `Refusing to write ${path}: the update function returned a manifest that could not be read back (${problem}).`,
-      { path },
-    )
-  }
-  try {
-    return `${JSON.stringify(manifest, null, 2)}\n`
-  } catch (error) {
-    throw new PatchBackupError(
-      'INVALID_MANIFEST',
-      `Refusing to write ${path}: the manifest cannot be serialized as JSON (${(error as Error).message}).`,
-      { path, cause: error },
-    )
-  }
+export function unreadable(path: string, error: unknown): PatchBackupError {
+  return new PatchBackupError(
+    'MANIFEST_UNREADABLE',
+    `Cannot read the patch manifest ${path}: ${(error as Error).message}. Check that it is a regular file this user can read.`,
+    { path, cause: error },
+  )
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdir, rmdir, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -68,6 +69,15 @@ describe('acquireLock', () => {
     const error = await lossOf(() => held.verify())
     expect(error.message).toMatch(/replaced/)
     await held.release()
+  })
+
+  it("leaves the new holder's lock in place when it releases a lock it lost", async () => {
+    const held = await acquireLock(request())
+    await rmdir(request().lockPath)
+    await sleep(20) // another moment: a new directory, as a takeover after the lease makes
+    await mkdir(request().lockPath)
+    await held.release()
+    expect(existsSync(request().lockPath)).toBe(true)
   })
 
   it('reports a lock whose mtime another process changed (onCompromised) as LOCK_COMPROMISED', async () => {

@@ -1,0 +1,229 @@
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import type { BackupInfo, PatchManifest } from '@patch-backup/core'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createJsonManifestRepository, type JsonManifestRepository } from '../src/index.js'
+import { ManifestDocument } from '../src/manifest-document.js'
+import { tempRoot } from './helpers.js'
+
+const seedText = (m: unknown) => `${JSON.stringify(m, null, 2)}\n`
+
+function entry(name: string, extra: Record<string, unknown> = {}): BackupInfo {
+  return {
+    integrity: `sha256-${Buffer.from(name).toString('base64')}`,
+    size: name.length,
+    backedUpAt: '2026-11-30T12:00:00.000Z',
+    originalPath: name,
+    mode: 0o644,
+    ...extra,
+  }
+}
+
+/** A small deterministic generator, so a failure names its seed. */
+function random(seed: number) {
+  let state = seed >>> 0
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0
+    return state / 2 ** 32
+  }
+}
+
+const NAMES = [
+  'a.js',
+  'b/c.js',
+  '0',
+  '17',
+  '__proto__',
+  'ü/ñ.js',
+  'quote"d.js',
+  'new\nline',
+  'x'.repeat(40),
+]
+
+describe('ManifestDocument', () => {
+  it('writes the text JSON.stringify(manifest, null, 2) gives, through any sequence of appends and overwrites', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const next = random(seed)
+      const base: PatchManifest = {
+        uuid: 'p',
+        patchedAt: '2026-11-30T00:00:00.000Z',
+        files: {},
+        ...(next() < 0.5 && { projectRoot: '/home/me/app' }),
+      }
+      let document = ManifestDocument.from(base, 'p', 'p.json')
+      let model: PatchManifest = structuredClone(base)
+      for (let step = 0; step < 25; step++) {
+        const batch = Array.from({ length: 1 + Math.floor(next() * 3) }, () => {
+          const name =
+            next() < 0.3
+              ? (NAMES[Math.floor(next() * NAMES.length)] as string)
+              : `node_modules/p/f${Math.floor(next() * 30)}.js`
+          return entry(name, next() < 0.2 ? { patchedIntegrity: 'sha256-x', links: 2 } : {})
+        })
+        const overwrite = next() < 0.3
+        const files = { ...model.files }
+        for (const e of batch) {
+          if (overwrite || !Object.hasOwn(files, e.originalPath)) {
+            // As JSON.parse makes it: an own property, `__proto__` included.
+            Object.defineProperty(files, e.originalPath, {
+              value: e,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            })
+          }
+        }
+        model = { ...model, files }
+        document = document.withEntries(batch, overwrite, 'p.json') ?? document
+        expect(document.text, `seed ${seed}, step ${step}`).toBe(seedText(model))
+        expect(document.manifest).toEqual(JSON.parse(seedText(model)))
+      }
+    }
+  })
+
+  it('keeps fields after files, and anything an update function returns, as JSON.stringify would', () => {
+    const value = {
+      uuid: 'p',
+      patchedAt: '2026-11-30T00:00:00.000Z',
+      files: { 'a.js': entry('a.js'), 'skip.js': undefined },
+      lastRestore: { at: new Date(0), files: { 'a.js': null } },
+      dropped: () => 1,
+    }
+    const document = ManifestDocument.from(value, 'p', 'p.json')
+    expect(document.text).toBe(seedText(value))
+    const more = document.withEntries([entry('b.js')], false, 'p.json')
+    expect(more?.text).toBe(
+      seedText({ ...value, files: { 'a.js': entry('a.js'), 'b.js': entry('b.js') } }),
+    )
+  })
+
+  it('hands out frozen manifests, and copies of what callers pass in', () => {
+    const given = entry('a.js')
+    const document = ManifestDocument.from(
+      { uuid: 'p', patchedAt: 't', files: { 'a.js': given } },
+      'p',
+      'p.json',
+    )
+    given.size = 999 // the caller's object is not the one kept
+    expect(document.entry('a.js')?.size).toBe(4)
+    expect(Object.isFrozen(document.manifest)).toBe(true)
+    expect(Object.isFrozen(document.manifest.files)).toBe(true)
+    expect(Object.isFrozen(document.entry('a.js'))).toBe(true)
+  })
+
+  it('refuses an entry that would not read back, naming it', () => {
+    const document = ManifestDocument.from({ uuid: 'p', patchedAt: 't', files: {} }, 'p', 'p.json')
+    expect(() =>
+      document.withEntries([{ ...entry('a.js'), size: Number.NaN }], false, 'p.json'),
+    ).toThrow(/"files"\["a.js"\].size is not a non-negative number/)
+    expect(() =>
+      ManifestDocument.from(
+        { uuid: 'p', patchedAt: 't', files: { x: { mode: 'rw' } } },
+        'p',
+        'p.json',
+      ),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_MANIFEST' }))
+  })
+})
+
+describe('the JSON repository keeps what it read only while the file is unchanged', () => {
+  let root: Awaited<ReturnType<typeof tempRoot>>
+  let repo: JsonManifestRepository
+  beforeEach(async () => {
+    root = await tempRoot()
+    repo = createJsonManifestRepository({ dir: root.dir })
+  })
+  afterEach(() => root.dispose())
+
+  const record = (name: string) =>
+    repo.withLock('p', async (tx) => {
+      await tx.record?.([entry(name)], {
+        overwrite: false,
+        init: () => ({ uuid: 'p', patchedAt: 't', files: {} }),
+      })
+    })
+
+  it('sees a change another writer made, even one of the same size', async () => {
+    await record('a.js')
+    const path = repo.manifestPath('p')
+    // Another process replaces the file with different bytes of exactly the same length.
+    const text = await readFile(path, 'utf8')
+    const edited = text
+      .replace('"a.js": {', '"b.js": {')
+      .replace('"originalPath": "a.js"', '"originalPath": "b.js"')
+    expect(edited.length).toBe(text.length)
+    writeFileSync(`${path}.other`, edited)
+    await rename(`${path}.other`, path)
+    await record('c.js')
+    const files = Object.keys((await repo.get('p'))?.files ?? {})
+    expect(files).toEqual(['b.js', 'c.js'])
+  })
+
+  it('sees a change written in place, as the seed wrote', async () => {
+    await record('a.js')
+    const path = repo.manifestPath('p')
+    const manifest = JSON.parse(await readFile(path, 'utf8')) as PatchManifest
+    manifest.files['z.js'] = entry('z.js')
+    await writeFile(path, JSON.stringify(manifest, null, 2))
+    await record('c.js')
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'z.js', 'c.js'])
+    expect(await readFile(path, 'utf8')).toBe(seedText(await repo.get('p')))
+  })
+
+  it('inside a transaction current is frozen; update gives the function a copy it may change', async () => {
+    await record('a.js')
+    await repo.withLock('p', async (tx) => {
+      expect(() => {
+        ;(tx.current as PatchManifest).files['x.js'] = entry('x.js')
+      }).toThrow(TypeError)
+    })
+    const next = await repo.update('p', (current) => {
+      if (current) current.files['b.js'] = entry('b.js')
+      return current
+    })
+    expect(Object.keys(next?.files ?? {})).toEqual(['a.js', 'b.js'])
+    expect(Object.isFrozen(next)).toBe(false)
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
+  })
+})
+
+describe('the patch lock kept until the end of the event-loop turn', () => {
+  let root: Awaited<ReturnType<typeof tempRoot>>
+  let repo: JsonManifestRepository
+  beforeEach(async () => {
+    root = await tempRoot()
+    repo = createJsonManifestRepository({ dir: root.dir, lockTimeoutMs: 300 })
+  })
+  afterEach(() => root.dispose())
+
+  const add = (name: string) =>
+    repo.update('p', (current) => ({
+      ...(current ?? { uuid: 'p', patchedAt: 't' }),
+      files: { ...current?.files, [name]: entry(name) },
+    }))
+
+  it('is released once the turn ends, for other processes to take', async () => {
+    await add('a.js')
+    expect(existsSync(repo.lockPath('p'))).toBe(true) // still this turn: kept for a next call
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(existsSync(repo.lockPath('p'))).toBe(false)
+  })
+
+  it('is not reused once another taker replaced it: the next update waits for that one', async () => {
+    await add('a.js')
+    // Within the same turn, another process takes the lock over (as after a stale takeover).
+    rmdirSync(repo.lockPath('p'))
+    // A later moment (file timestamps tick every few ms): a new directory, not one in the same tick.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+    mkdirSync(repo.lockPath('p'))
+    const error = await add('b.js').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT' })
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js'])
+    rmdirSync(repo.lockPath('p'))
+    await add('b.js')
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
+  })
+})
