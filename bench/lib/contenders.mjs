@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { copyFile, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { openPatchBackups } from '@patch-backup/cli'
+import { createBackup, openPatchBackups } from '@patch-backup/cli'
 import cacache from 'cacache'
 
 export const CONTENDERS = ['floor', 'naive', 'patch-backup']
@@ -121,15 +121,26 @@ export function patchBackup(root, project, options = {}) {
   return {
     name: 'patch-backup',
     backups,
+    /**
+     * The seed's call pattern: the module-level `createBackup`, once per file, awaited. The root
+     * comes from PATCH_BACKUP_DIR at each call, as a patcher using the seed's module would set it.
+     */
     async backupEach(uuid, files) {
-      for (const file of files) await backups.createBackup(uuid, file)
+      const before = process.env.PATCH_BACKUP_DIR
+      process.env.PATCH_BACKUP_DIR = root
+      try {
+        for (const file of files) await createBackup(uuid, path.join(project, file))
+      } finally {
+        if (before === undefined) delete process.env.PATCH_BACKUP_DIR
+        else process.env.PATCH_BACKUP_DIR = before
+      }
     },
     async backupBatch(uuid, files) {
       const result = await backups.createBackups(uuid, files)
       if (result.failed.length > 0) throw new Error(JSON.stringify(result.errors.slice(0, 3)))
     },
-    async restoreAll(uuid) {
-      const result = await backups.restoreAllBackups(uuid)
+    async restoreAll(uuid, options) {
+      const result = await backups.restoreAllBackups(uuid, options)
       if (result.failed.length > 0) throw new Error(JSON.stringify(result.errors.slice(0, 3)))
       return result.restored.length
     },

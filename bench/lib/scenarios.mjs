@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { runNode } from '@patch-backup/conformance'
 import { CONTENDERS, naive, openContender, patchBackup } from './contenders.mjs'
@@ -26,32 +27,55 @@ export async function manyFiles({ label, count, size, rounds, log }) {
     const files = await makeFiles(project, count, size)
     const samples = new Samples()
     const row = (op) => `${label}: ${op}`
+    const delays = []
     await interleaved(CONTENDERS, rounds, async (name, round) => {
       const root = path.join(work, `${name}-${round}`)
       const c = openContender(name, root, project)
+      // Every timed segment starts with the disk flushed: otherwise the writeback of one segment
+      // lands in the next, and the floor alone swings 3x.
+      const timed = async (fn) => {
+        flush()
+        return time(fn)
+      }
+      const loop = name === 'patch-backup' ? monitorEventLoopDelay({ resolution: 1 }) : undefined
+      loop?.enable()
       samples.add(
         row('backup one by one'),
         name,
-        (await time(() => c.backupEach('each', files))).ms,
+        (await timed(() => c.backupEach('each', files))).ms,
       )
+      loop?.disable()
+      if (loop) delays.push(loop.percentile(99) / 1e6)
       await patchFiles(project, files)
-      const restored = await time(() => c.restoreAll('each'))
+      const restored = await timed(() => c.restoreAll('each'))
       if (restored.value !== count) throw new Error(`${name} restored ${restored.value}/${count}`)
       samples.add(row('restore all'), name, restored.ms)
+      if (name !== 'naive') {
+        // All or nothing, with undo kept (the floor copies back again; naive has no such restore).
+        await patchFiles(project, files)
+        const atomic = await timed(() => c.restoreAll('each', { atomic: true }))
+        if (atomic.value !== count) throw new Error(`${name} restored ${atomic.value}/${count}`)
+        samples.add(row('restore all, all or nothing'), name, atomic.ms)
+      }
       const lists = 20
-      const listed = await time(async () => {
+      const listed = await timed(async () => {
         for (let i = 0; i < lists; i++) await c.list('each')
       })
       samples.add(row('list'), name, listed.ms / lists)
-      samples.add(row('cleanup'), name, (await time(() => c.cleanup('each'))).ms)
-      samples.add(row('batch backup'), name, (await time(() => c.backupBatch('batch', files))).ms)
+      samples.add(row('cleanup'), name, (await timed(() => c.cleanup('each'))).ms)
+      samples.add(row('batch backup'), name, (await timed(() => c.backupBatch('batch', files))).ms)
       await removeDir(root)
       log(`  ${label} round ${round + 1}/${rounds}: ${name} done`)
     })
-    return { rows: rowsOf(samples, count) }
+    return { rows: rowsOf(samples, count), facts: { eventLoopP99Ms: Math.max(...delays) } }
   } finally {
     await removeDir(work)
   }
+}
+
+/** Writes every dirty page back (`sync`), so a timed segment does not pay for the one before. */
+function flush() {
+  spawnSync('sync')
 }
 
 /** What a patcher does between backup and restore: rewrite the files (not timed). */

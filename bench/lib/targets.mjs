@@ -38,7 +38,7 @@ export function evaluate(result) {
     ratio(
       `${small}: batch backup / floor`,
       pb(`${small}: batch backup`) / fl(`${small}: batch backup`),
-      2,
+      1.25,
     )
     // A lost batch path makes a batch cost what the same files cost one by one (~0.2x now).
     ratio(
@@ -63,6 +63,21 @@ export function evaluate(result) {
       pb(`${small}: restore all`) / fl(`${small}: restore all`),
       2,
     )
+    ratio(
+      `${small}: restore all, all or nothing / floor`,
+      pb(`${small}: restore all, all or nothing`) / fl(`${small}: restore all, all or nothing`),
+      3,
+    )
+    if (facts.eventLoopP99Ms !== undefined) {
+      checks.push({
+        name: `${small}: event-loop delay p99 during one-by-one backup`,
+        scenario,
+        value: facts.eventLoopP99Ms,
+        unit: 'ms',
+        target: '<= 10 ms',
+        met: facts.eventLoopP99Ms <= 10,
+      })
+    }
     // Gross checks against naive, which does the same kind of I/O as we do (cacache files, JSON):
     // the floor's single copyFile is too far from that for a noise-proof limit on this path.
     ratio(

@@ -139,20 +139,22 @@ export function createJsonManifestRepository(
     task: (held: HeldLock) => Promise<T>,
     wait = true,
   ): Promise<T> {
-    let held = takeParked(lockPath(uuid))
-    if (held === undefined) {
-      try {
-        held = await lock(uuid, createDir, wait)
-      } catch (error) {
-        if (!wait && (error as PatchBackupError).code === 'LOCK_TIMEOUT') throw busy(uuid)
-        throw error
-      }
+    let held: HeldLock | undefined
+    try {
+      held = await lock(uuid, createDir, wait)
+    } catch (error) {
+      if (!wait && (error as PatchBackupError).code === 'LOCK_TIMEOUT') throw busy(uuid)
+      throw error
     }
     if (held === undefined) return missing
     try {
       return await task(held)
     } finally {
-      park(lockPath(uuid), held)
+      await held.release()
+      // The lock's calls are synchronous now: without a turn of the event loop here, a loop of
+      // awaited calls would hold the loop (timers, I/O, other processes' chances at the lock,
+      // which they poll for) until it ended.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
@@ -273,37 +275,6 @@ export function createJsonManifestRepository(
     },
   }
   return repository
-}
-
-/**
- * Locks kept past the task that took them, until the end of this turn of the event loop. A
- * patcher backs up one file per call, each awaited: the next call comes before the turn ends and
- * finds the lock still held, so a loop of n backups takes and releases the lock once, not n times
- * (a mkdir and an rmdir, with their inode and block, that were a third of a one-file backup).
- * Other processes wait as they would for one longer update. A lock taken from here is checked
- * first; one lost meanwhile (this process stalled past the lease) is dropped, and a fresh one taken.
- */
-const parked = new Map<string, HeldLock>()
-
-function takeParked(path: string): HeldLock | undefined {
-  const held = parked.get(path)
-  if (held === undefined) return undefined
-  parked.delete(path)
-  try {
-    held.verifySync()
-    return held
-  } catch {
-    return undefined // lost: another process holds it now, and release() leaves theirs alone
-  }
-}
-
-function park(path: string, held: HeldLock): void {
-  parked.set(path, held)
-  setImmediate(() => {
-    if (parked.get(path) !== held) return
-    parked.delete(path)
-    void held.release()
-  })
 }
 
 function busy(uuid: string): PatchBackupError {

@@ -105,8 +105,6 @@ describe('directory', () => {
     await expect(repo.delete('abc-123')).resolves.toBe(false)
     await repo.update('abc-123', () => undefined)
     expect(existsSync(dir)).toBe(true)
-    // The lock is kept until the end of the event-loop turn (for a next call), then released.
-    await new Promise((resolve) => setImmediate(resolve))
     await expect(readdir(dir)).resolves.toEqual([])
   })
 

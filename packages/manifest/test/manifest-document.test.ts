@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import type { BackupInfo, PatchManifest } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -183,47 +183,6 @@ describe('the JSON repository keeps what it read only while the file is unchange
     })
     expect(Object.keys(next?.files ?? {})).toEqual(['a.js', 'b.js'])
     expect(Object.isFrozen(next)).toBe(false)
-    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
-  })
-})
-
-describe('the patch lock kept until the end of the event-loop turn', () => {
-  let root: Awaited<ReturnType<typeof tempRoot>>
-  let repo: JsonManifestRepository
-  beforeEach(async () => {
-    root = await tempRoot()
-    repo = createJsonManifestRepository({ dir: root.dir, lockTimeoutMs: 300 })
-  })
-  afterEach(() => root.dispose())
-
-  const add = (name: string) =>
-    repo.update('p', (current) => ({
-      ...(current ?? { uuid: 'p', patchedAt: 't' }),
-      files: { ...current?.files, [name]: entry(name) },
-    }))
-
-  it('is released once the turn ends, for other processes to take', async () => {
-    await add('a.js')
-    expect(existsSync(repo.lockPath('p'))).toBe(true) // still this turn: kept for a next call
-    await new Promise((resolve) => setImmediate(resolve))
-    expect(existsSync(repo.lockPath('p'))).toBe(false)
-  })
-
-  it('is not reused once another taker replaced it: the next update waits for that one', async () => {
-    await add('a.js')
-    // Within the same turn, another process takes the lock over (as after a stale takeover).
-    rmdirSync(repo.lockPath('p'))
-    // A later moment (file timestamps tick every few ms): a new directory, not one in the same tick.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
-    mkdirSync(repo.lockPath('p'))
-    const error = await add('b.js').then(
-      () => undefined,
-      (e: unknown) => e,
-    )
-    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT' })
-    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js'])
-    rmdirSync(repo.lockPath('p'))
-    await add('b.js')
     expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
   })
 })

@@ -10,6 +10,7 @@ import {
   readSync,
 } from 'node:fs'
 import { lstat, open, readlink } from 'node:fs/promises'
+import { breathe } from '../breathe.js'
 import { PatchBackupError } from '../errors.js'
 import type { BackupInfo } from '../types.js'
 
@@ -89,6 +90,7 @@ export async function hashCurrentFile(
   absolute: string,
   keepBytes = 0,
 ): Promise<InspectedFile | undefined> {
+  await breathe()
   const found = inspectSync(absolute, keepBytes)
   return found === LARGE ? hashCurrentFileStreaming(absolute) : found
 }

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import pMap from 'p-map'
+import { breathe } from '../breathe.js'
 import { asStoreError, isBrokenBytesError, PatchBackupError } from '../errors.js'
 import type { FilePaths, ProjectFile } from '../file-path.js'
 import { SizeCapStream, VerifyingStream, verifyBytes } from '../integrity.js'
@@ -192,6 +193,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const mode =
       recorded === undefined || deps.allowSpecialModeBits ? recorded : recorded & PERMISSION_BITS
     // A small blob the store holds as it is: read, checked and written with synchronous calls.
+    await breathe()
     const whole = store.readWhole?.(storeKey, blob.integrity, SMALL_BLOB_BYTES)
     if (whole) {
       if (whole.length !== blob.size) verifyBytes(whole, blob.integrity, blob.size)

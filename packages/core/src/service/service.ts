@@ -5,6 +5,7 @@ import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
 import pMap from 'p-map'
+import { breathe } from '../breathe.js'
 import { asStoreError, PatchBackupError } from '../errors.js'
 import { createFilePaths, type FilePathOptions, type ProjectFile } from '../file-path.js'
 import { KeyedQueue } from '../keyed-queue.js'
@@ -160,6 +161,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       if (error instanceof PatchBackupError) throw error
       throw unreadable(file, error)
     }
+    await breathe()
     const small = readSmallSync(file, breakLinks)
     if (small) return storeSource(uuid, file, small.info, small.data, beforePut)
     return storeThroughHandle(uuid, file, beforePut, breakLinks)
