@@ -1,3 +1,4 @@
+export { breathe } from './breathe.js'
 export {
   createSalt,
   DEFAULT_SCRYPT,

@@ -2,6 +2,7 @@ import { unlinkSync } from 'node:fs'
 import { mkdir, readdir, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
+  breathe,
   KeyedQueue,
   type ManifestRepository,
   type ManifestTransaction,
@@ -25,6 +26,7 @@ import {
   type HeldLock,
   MIN_LOCK_STALE_MS,
 } from './lock.js'
+import { keepOrRelease, takeKept, waitTurn } from './lock-keeper.js'
 import { ManifestDocument } from './manifest-document.js'
 import {
   isDeadTempFile,
@@ -139,22 +141,26 @@ export function createJsonManifestRepository(
     task: (held: HeldLock) => Promise<T>,
     wait = true,
   ): Promise<T> {
-    let held: HeldLock | undefined
-    try {
-      held = await lock(uuid, createDir, wait)
-    } catch (error) {
-      if (!wait && (error as PatchBackupError).code === 'LOCK_TIMEOUT') throw busy(uuid)
-      throw error
+    const path = lockPath(uuid)
+    let taken = takeKept(path)
+    if (taken === undefined) {
+      await waitTurn(path)
+      let held: HeldLock | undefined
+      try {
+        held = await lock(uuid, createDir, wait)
+      } catch (error) {
+        if (!wait && (error as PatchBackupError).code === 'LOCK_TIMEOUT') throw busy(uuid)
+        throw error
+      }
+      if (held === undefined) return missing
+      taken = { held, since: performance.now() }
     }
-    if (held === undefined) return missing
     try {
-      return await task(held)
+      return await task(taken.held)
     } finally {
-      await held.release()
-      // The lock's calls are synchronous now: without a turn of the event loop here, a loop of
-      // awaited calls would hold the loop (timers, I/O, other processes' chances at the lock,
-      // which they poll for) until it ended.
-      await new Promise((resolve) => setImmediate(resolve))
+      await keepOrRelease(path, taken)
+      // The lock's calls are synchronous: a loop of awaited calls must still let the event loop turn.
+      await breathe()
     }
   }
 
@@ -186,12 +192,12 @@ export function createJsonManifestRepository(
             // A corrupt file throws here: nothing may overwrite what it could not see.
             let document = readKnownManifest(path, id)
             const write = async (next: ManifestDocument) => {
-              const text = next.text
-              const bytes = Buffer.from(text)
-              if (bytes.length <= SYNC_WRITE_BYTES) {
-                writeFileAtomicSync(dir, id, path, bytes, held.verifySync)
-              } else await writeFileAtomic(dir, id, path, text, () => held.verify())
-              remember(path, bytes, next)
+              const chunks = next.chunks()
+              const size = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+              if (size <= SYNC_WRITE_BYTES) {
+                writeFileAtomicSync(dir, id, path, chunks, held.verifySync)
+              } else await writeFileAtomic(dir, id, path, next.text, () => held.verify())
+              remember(path, size, next)
               document = next
             }
             return task({
@@ -218,7 +224,11 @@ export function createJsonManifestRepository(
                 }
                 const nextDocument = ManifestDocument.from(next, id, path)
                 // The same text (fn returned its copy unchanged): nothing to write.
-                if (document && nextDocument.text === document.text) return current
+                if (
+                  document &&
+                  Buffer.concat(nextDocument.chunks()).equals(Buffer.concat(document.chunks()))
+                )
+                  return current
                 await write(nextDocument)
                 return nextDocument.manifest
               },

@@ -9,7 +9,8 @@ import { ManifestDocument } from './manifest-document.js'
 import { parseManifest, unreadable } from './manifest-file.js'
 
 interface Known {
-  bytes: Buffer
+  /** How many bytes the file had: what the memory limit counts. */
+  size: number
   document: ManifestDocument
 }
 
@@ -20,10 +21,10 @@ const LIMIT_BYTES = 32 * 1024 * 1024
 const known = new Map<string, Known>()
 let knownBytes = 0
 
-export function remember(path: string, bytes: Buffer, document: ManifestDocument): void {
+export function remember(path: string, size: number, document: ManifestDocument): void {
   forget(path)
-  known.set(path, { bytes, document })
-  knownBytes += bytes.length
+  known.set(path, { size, document })
+  knownBytes += size
   while (known.size > LIMIT || (knownBytes > LIMIT_BYTES && known.size > 1)) {
     forget(known.keys().next().value as string)
   }
@@ -33,7 +34,7 @@ export function forget(path: string): void {
   const gone = known.get(path)
   if (gone === undefined) return
   known.delete(path)
-  knownBytes -= gone.bytes.length
+  knownBytes -= gone.size
 }
 
 /**
@@ -50,9 +51,9 @@ export function readKnownManifest(path: string, uuid: string): ManifestDocument 
     throw unreadable(path, error)
   }
   const seen = known.get(path)
-  if (seen?.bytes.equals(bytes)) return seen.document
+  if (seen?.document.matches(bytes)) return seen.document
   const parsed = parseManifest(bytes.toString('utf8'), path, uuid)
   const document = ManifestDocument.from(parsed, uuid, path)
-  remember(path, bytes, document)
+  remember(path, bytes.length, document)
   return document
 }

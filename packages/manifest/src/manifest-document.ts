@@ -73,19 +73,46 @@ function invalid(path: string, problem: string, cause?: unknown): PatchBackupErr
   )
 }
 
+/**
+ * The start of a manifest's bytes: the first `length` bytes of `bytes`. Documents made by appending
+ * share one buffer; only the one whose prefix ends where the buffer's written part ends
+ * (`owner.end`) may append in place, any other copies first, so no document's bytes ever change.
+ */
+interface Head {
+  bytes: Buffer
+  length: number
+  owner: { end: number }
+}
+
+/** `head` with `text` appended: in place when `head` is the longest prefix of its buffer. */
+function append(head: Head, text: string): Head {
+  const size = Buffer.byteLength(text)
+  const length = head.length + size
+  let { bytes, owner } = head
+  if (owner.end !== head.length || length > bytes.length) {
+    const grown = Buffer.allocUnsafe(Math.max(length * 2, 4096))
+    bytes.copy(grown, 0, 0, head.length)
+    bytes = grown
+    owner = { end: head.length }
+  }
+  bytes.write(text, head.length, 'utf8')
+  owner.end = length
+  return { bytes, length, owner }
+}
+
 export class ManifestDocument {
   /** Top-level fields in order; `files` holds its place. */
   private readonly fields: Map<string, Piece>
   private readonly files: Map<string, Piece>
-  /** The text up to the end of the last entry, and from there to the end. */
-  private head = ''
-  private tail = ''
+  /** The bytes up to the end of the last entry (a prefix of a shared buffer), and the rest. */
+  private head!: Head
+  private tail!: Buffer
   private view: PatchManifest | undefined
 
   private constructor(
     fields: Map<string, Piece>,
     files: Map<string, Piece>,
-    text?: { head: string; tail: string },
+    text?: { head: Head; tail: Buffer },
   ) {
     this.fields = fields
     this.files = files
@@ -152,7 +179,23 @@ export class ManifestDocument {
 
   /** The file's text: the seed's format, 2-space indented JSON with a final newline. */
   get text(): string {
-    return this.head + this.tail
+    return Buffer.concat(this.chunks()).toString('utf8')
+  }
+
+  /** The file's bytes, in pieces: write them in order. */
+  chunks(): Buffer[] {
+    return [this.head.bytes.subarray(0, this.head.length), this.tail]
+  }
+
+  /** Whether `bytes` are exactly this document's. */
+  matches(bytes: Uint8Array): boolean {
+    const { length } = this.head
+    if (bytes.length !== length + this.tail.length) return false
+    const file = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    return (
+      file.subarray(length).equals(this.tail) &&
+      file.subarray(0, length).equals(this.head.bytes.subarray(0, length))
+    )
   }
 
   /** The manifest, deep-frozen; built on first use after a change. */
@@ -202,9 +245,12 @@ export class ManifestDocument {
     const files = new Map(this.files)
     for (const [name, entry] of added) files.set(name, entry)
     if (rebuild || this.files.size === 0) return new ManifestDocument(this.fields, files)
-    let head = this.head
-    for (const [name, entry] of added) head += `,\n    ${JSON.stringify(name)}: ${entry.text}`
-    return new ManifestDocument(this.fields, files, { head, tail: this.tail })
+    let appended = ''
+    for (const [name, entry] of added) appended += `,\n    ${JSON.stringify(name)}: ${entry.text}`
+    return new ManifestDocument(this.fields, files, {
+      head: append(this.head, appended),
+      tail: this.tail,
+    })
   }
 
   /** Builds `head` and `tail` from the pieces. */
@@ -228,8 +274,9 @@ export class ManifestDocument {
       (name) => `    ${JSON.stringify(name)}: ${(this.files.get(name) as Piece).text}`,
     )
     const open = [...before, '  "files": {'].join(',\n')
-    this.head = `{\n${open}${entries.length > 0 ? `\n${entries.join(',\n')}` : ''}`
+    const head = Buffer.from(`{\n${open}${entries.length > 0 ? `\n${entries.join(',\n')}` : ''}`)
+    this.head = { bytes: head, length: head.length, owner: { end: head.length } }
     const close = entries.length > 0 ? '\n  }' : '}'
-    this.tail = `${close}${after.map((line) => `,\n${line}`).join('')}\n}\n`
+    this.tail = Buffer.from(`${close}${after.map((line) => `,\n${line}`).join('')}\n}\n`)
   }
 }

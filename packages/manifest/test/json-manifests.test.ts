@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { isPatchBackupError, type PatchManifest } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createJsonManifestRepository, type JsonManifestRepository } from '../src/index.js'
@@ -20,6 +21,13 @@ const SEED_TEXT = `{
   }
 }
 `
+
+/**
+ * After a call: the lock is kept a few milliseconds for a next call (lock-keeper.ts), and the
+ * replaced manifest's second name is unlinked on the thread pool (atomic-write.ts); both are gone
+ * well within this.
+ */
+const settled = () => sleep(50)
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -47,6 +55,7 @@ describe('file format', () => {
   it('writes the seed format exactly: 2-space JSON, final newline, one <uuid>.json', async () => {
     await repo.update('abc-123', () => manifestWith('abc-123', ['node_modules/lodash/index.js']))
     await expect(readFile(join(dir, 'abc-123.json'), 'utf8')).resolves.toBe(SEED_TEXT)
+    await settled()
     await expect(readdir(dir)).resolves.toEqual(['abc-123.json'])
   })
 
@@ -105,6 +114,7 @@ describe('directory', () => {
     await expect(repo.delete('abc-123')).resolves.toBe(false)
     await repo.update('abc-123', () => undefined)
     expect(existsSync(dir)).toBe(true)
+    await settled()
     await expect(readdir(dir)).resolves.toEqual([])
   })
 
@@ -128,6 +138,7 @@ describe('atomic writes', () => {
     await repo.update('abc-123', addFile('abc-123', 'b.js'))
     const second = await stat(join(dir, 'abc-123.json'))
     expect(second.ino).not.toBe(first.ino)
+    await settled()
     await expect(readdir(dir)).resolves.toEqual(['abc-123.json'])
   })
 
@@ -234,6 +245,7 @@ describe('corrupt manifests', () => {
 describe('list', () => {
   it('reports only valid <uuid>.json names: no temp files, locks or strays', async () => {
     await repo.update('abc-123', () => manifestWith('abc-123', ['a.js']))
+    await settled()
     await writeFile(join(dir, '.abc-123.json.4242.k3j4h5.tmp'), '{')
     await writeFile(join(dir, '.hidden.json'), '{}')
     await writeFile(join(dir, 'has space.json'), '{}')
@@ -259,6 +271,7 @@ describe('concurrency in one process', () => {
     )
     const manifest = await repo.get('busy')
     expect(Object.keys(manifest?.files ?? {})).toHaveLength(100)
+    await settled()
     await expect(readdir(dir)).resolves.toEqual(['busy.json'])
   })
 

@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { BackupInfo, PatchManifest } from '@patch-backup/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createJsonManifestRepository, type JsonManifestRepository } from '../src/index.js'
@@ -183,6 +184,48 @@ describe('the JSON repository keeps what it read only while the file is unchange
     })
     expect(Object.keys(next?.files ?? {})).toEqual(['a.js', 'b.js'])
     expect(Object.isFrozen(next)).toBe(false)
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
+  })
+})
+
+describe('the patch lock kept a few milliseconds for the next call', () => {
+  let root: Awaited<ReturnType<typeof tempRoot>>
+  let repo: JsonManifestRepository
+  beforeEach(async () => {
+    root = await tempRoot()
+    repo = createJsonManifestRepository({ dir: root.dir, lockTimeoutMs: 300 })
+  })
+  afterEach(() => root.dispose())
+
+  const add = (name: string) =>
+    repo.update('p', (current) => ({
+      ...(current ?? { uuid: 'p', patchedAt: 't' }),
+      files: { ...current?.files, [name]: entry(name) },
+    }))
+
+  it('is released once no call used it for a few milliseconds', async () => {
+    await add('a.js')
+    expect(existsSync(repo.lockPath('p'))).toBe(true) // kept for a next call
+    await sleep(50)
+    expect(existsSync(repo.lockPath('p'))).toBe(false)
+  })
+
+  it('is not reused once another process took it over: the next update waits for that one', async () => {
+    await add('a.js')
+    // Another process takes the lock over (as after a stale takeover), at a later moment.
+    rmdirSync(repo.lockPath('p'))
+    await sleep(1) // file timestamps tick every few ms: a new directory, not one of the same tick
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+    mkdirSync(repo.lockPath('p'))
+    const error = await add('b.js').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT' })
+    expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js'])
+    expect(existsSync(repo.lockPath('p'))).toBe(true) // theirs: never removed by us
+    rmdirSync(repo.lockPath('p'))
+    await add('b.js')
     expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
   })
 })
