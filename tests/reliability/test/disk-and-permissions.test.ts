@@ -1,5 +1,6 @@
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { PatchBackups } from '@patch-backup/core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { bytesOf } from './fixtures/content.mjs'
@@ -48,6 +49,7 @@ async function backedUp(ws: Workspace) {
   await write(ws, B, bytesOf('b', 100_000))
   await backups.createBackups('p', [A, B])
   await write(ws, A, 'patched a\n')
+  await sleep(20) // the patch's lock, kept 5 ms for a next call, is released by then
   return { backups, store: await snapshotTree(ws.root) }
 }
 
@@ -237,6 +239,7 @@ describe('a full disk', () => {
       await backups.createBackups('big-manifest', many)
       await write(ws, 'small.js', 'small\n')
       await write(ws, 'large.bin', bytesOf('large', 1024 * 1024))
+      await sleep(20) // the lock the batch took is kept 5 ms for a next call
       const manifests = await snapshotTree(ws.manifestsDir)
       // dash counts ulimit -f in 512-byte blocks, bash in KiB: 128 to 256 KiB either way.
       const results = await callsInChild(
@@ -280,6 +283,7 @@ describe('a file where a directory should be (ENOTDIR)', () => {
       expect(`${error.path ?? ''} ${error.message}`).toContain(ws.cachePath)
       const restore = await failure(() => backups.restoreBackup('p', A))
       expect(restore.code).toBe('STORE_ERROR')
+      await sleep(20) // the lock the backup took is kept 5 ms for a next call
       expect(await snapshotTree(ws.manifestsDir)).toEqual(manifests)
       await expect(readFile(path.join(ws.project, A), 'utf8')).resolves.toBe('patched a\n')
     } finally {
