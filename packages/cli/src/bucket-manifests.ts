@@ -77,12 +77,17 @@ export function bucketManifests({
     })
   }
 
-  return {
+  /** The manifest as the service sees it, given what the bucket holds. */
+  async function compose(uuid: string, fromBucket: PatchManifest | undefined) {
+    const parts = await machineParts(uuid)
+    if (fromBucket) return view(fromBucket, parts)
+    const old = await legacy.get(uuid)
+    return old && { ...old, ...parts }
+  }
+
+  const repository: ManifestRepository = {
     async get(uuid) {
-      const [fromBucket, parts] = await Promise.all([shared.get(uuid), machineParts(uuid)])
-      if (fromBucket) return view(fromBucket, parts)
-      const old = await legacy.get(uuid)
-      return old && { ...old, ...parts }
+      return compose(uuid, await shared.get(uuid))
     },
 
     async update(uuid, fn) {
@@ -116,6 +121,32 @@ export function bucketManifests({
       return [...new Set([...inBucket, ...inLegacy])].sort()
     },
   }
+  const lock = shared.withLock?.bind(shared)
+  if (lock) {
+    // The bucket's lock of the patch, around the whole task: a backup's read, store write and
+    // manifest write, or a cleanup's read, tombstone and key removals, never interleave with
+    // another machine's (the service relies on it to never free what a backup recorded).
+    repository.withLock = (uuid, task, options) =>
+      lock(
+        uuid,
+        async (inner) => {
+          let current = await compose(uuid, inner.current)
+          return task({
+            get current() {
+              return current
+            },
+            async update(fn) {
+              // Inside the lock: the bucket's update writes under it rather than waiting for it.
+              current = await repository.update(uuid, fn)
+              return current
+            },
+            verify: () => inner.verify(),
+          })
+        },
+        options,
+      )
+  }
+  return repository
 }
 
 /** What moving one older CLI's manifest into the bucket did (or, dry, would do). */
