@@ -32,6 +32,8 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 60_000
 /** Below this a lock's refresh (a third of it) would cost a request every few hundred ms. */
 export const MIN_LOCK_STALE_MS = 1_000
 
+/** Listings give `LastModified` to the second. */
+const TIME_GRAIN_MS = 1000
 const FIRST_RETRY_MS = 10
 const MAX_RETRY_MS = 250
 const NAME = /^(\d{13})-[0-9a-f]{16}-([0-9a-f]{8})-(\d+)\.lock$/
@@ -124,7 +126,8 @@ export function createPatchLocks({
     const written = listed.lastModified?.getTime()
     // No time given (by the server, for it or for ours): live; its holder deletes it, or a person.
     if (written === undefined || Number.isNaN(serverNow)) return true
-    return serverNow - written <= staleMs
+    // Times come to the second (S3, s3rver): the object may be up to a second younger than it says.
+    return serverNow - (written + TIME_GRAIN_MS) <= staleMs
   }
 
   return {
@@ -138,8 +141,16 @@ export function createPatchLocks({
         const ours: Written[] = [await write(uuid, seen)]
         let lastSent = ours[0]?.sent ?? 0
         let stopped = false
+        // Once lapsed, for good: another may have taken the lock meanwhile, and a refresh now
+        // would only hide that (a stalled process runs its overdue timers as soon as it wakes).
+        let lapsed = false
+        const lapsing = () => performance.now() - lastSent > (staleMs * 2) / 3
         let refreshing: Promise<void> = Promise.resolve()
         const refresh = async () => {
+          if (lapsed || lapsing()) {
+            lapsed = true
+            return
+          }
           const next = await write(uuid, seen)
           if (stopped) {
             await bucket.delete(objectOf(uuid, next.name)).catch(() => {})
@@ -169,7 +180,8 @@ export function createPatchLocks({
         }
         const held: HeldPatchLock = {
           verify() {
-            if (performance.now() - lastSent > (staleMs * 2) / 3) {
+            if (lapsed || lapsing()) {
+              lapsed = true
               throw new PatchBackupError(
                 'LOCK_COMPROMISED',
                 `Lost the lock of patch ${uuid} in s3://${bucket.name}/${base}: it was last refreshed ${Math.round(performance.now() - lastSent)} ms ago, and others take a lock as abandoned after ${staleMs} ms. This process stalled or could not reach the server; nothing more was changed, retry the operation.`,
@@ -187,8 +199,10 @@ export function createPatchLocks({
             }
             const newest = ours.at(-1) as Written
             const mine = listed.get(newest.name)?.lastModified?.getTime()
-            if (!listed.has(newest.name)) {
-              // Deleted by another that took us to be stale (we stalled): start over.
+            if (!listed.has(newest.name) || lapsed || lapsing()) {
+              // We stalled while waiting: others may have taken our lock object to be abandoned
+              // (and deleted it). Start over rather than hold a lock they ignore.
+              lapsed = true
               break
             }
             // Server time now: when our newest object was written, plus what has passed since.
