@@ -106,6 +106,17 @@ interface Listed {
   etag?: string
 }
 
+/** A patch's lock as the task holding it sees it. */
+interface Hold {
+  uuid: string
+  held: HeldPatchLock
+  /**
+   * The patch as last read or written under this hold. Nobody else writes it meanwhile, so the
+   * task's updates start from it instead of listing the patch again.
+   */
+  loaded?: Loaded
+}
+
 interface Loaded {
   /** Readable objects of the patch, by name (within its folder), sorted. */
   records: [string, ManifestRecord][]
@@ -178,7 +189,7 @@ export function createS3ManifestRepository(
     timeoutMs,
   })
   // Which patch's lock the running task holds, so that its own updates do not wait for it.
-  const holding = new AsyncLocalStorage<{ uuid: string; held: HeldPatchLock }>()
+  const holding = new AsyncLocalStorage<Hold>()
   // Objects never change once written, so what was read once stays true (until compaction deletes it).
   const cache = new Map<string, { record: ManifestRecord; etag: string }>()
   let lastStamp = 0
@@ -333,11 +344,11 @@ export function createS3ManifestRepository(
   async function write(
     id: string,
     fn: ManifestUpdater,
-    held: HeldPatchLock,
+    hold: Hold,
   ): Promise<PatchManifest | undefined> {
     let before: Loaded
     try {
-      before = await load(id)
+      before = hold.loaded ?? (await load(id))
     } catch (error) {
       throw asStoreError(error, `read the manifest of ${id}`)
     }
@@ -350,18 +361,28 @@ export function createS3ManifestRepository(
     let name = ''
     try {
       // Others may take a lock not refreshed for a while to be abandoned: write nothing then.
-      held.verify()
+      hold.held.verify()
       name = await publish(id, delta, () => deltaName(nextStamp(before.maxStamp), deletes))
     } catch (error) {
       throw asStoreError(error, `record the manifest of ${id}`)
     }
     // Nobody else wrote meanwhile (we hold the lock), and our name sorts after all we read.
-    const after: Loaded = { ...before, records: [...before.records, [name, delta]] }
-    if (after.records.length > compactAfter) {
-      // Best effort; the next update tries again.
+    const records: Loaded['records'] = [...before.records, [name, delta]]
+    const state = foldRecords(records)
+    const after: Loaded = {
+      ...before,
+      records,
+      state,
+      maxStamp: Math.max(before.maxStamp, parseName(name)?.stamp ?? 0),
+    }
+    hold.loaded = after
+    if (records.length > compactAfter) {
+      // Its objects change: the next update reads them again. Best effort; the next update
+      // tries again.
+      hold.loaded = undefined
       await compactLoaded(id, after).catch(() => undefined)
     }
-    return foldRecords(after.records)
+    return state && structuredClone(state)
   }
 
   async function withLock<T>(
@@ -370,10 +391,11 @@ export function createS3ManifestRepository(
     lockOptions: WithLockOptions = {},
   ): Promise<T> {
     const id = parseUuid(uuid)
-    const run = async (held: HeldPatchLock) => {
+    const run = async (hold: Hold) => {
       let current: PatchManifest | undefined
       try {
-        current = (await load(id)).state
+        hold.loaded ??= await load(id)
+        current = hold.loaded.state && structuredClone(hold.loaded.state)
       } catch (error) {
         throw asStoreError(error, `read the manifest of ${id}`)
       }
@@ -382,17 +404,17 @@ export function createS3ManifestRepository(
           return current
         },
         async update(fn) {
-          current = await write(id, fn, held)
+          current = await write(id, fn, hold)
           return current
         },
         async verify() {
-          held.verify()
+          hold.held.verify()
         },
       })
     }
     const inside = holding.getStore()
     // Already held by the task this call comes from (its updates, or a nested call).
-    if (inside?.uuid === id) return run(inside.held)
+    if (inside?.uuid === id) return run(inside)
     if (lockOptions.ifFree && queue.has(id)) {
       throw new PatchBackupError(
         'PATCH_BUSY',
@@ -407,8 +429,9 @@ export function createS3ManifestRepository(
       } catch (error) {
         throw asStoreError(error, `lock patch ${id}`)
       }
+      const hold: Hold = { uuid: id, held }
       try {
-        return await holding.run({ uuid: id, held }, () => run(held))
+        return await holding.run(hold, () => run(hold))
       } finally {
         await held.release()
       }
