@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,8 +16,14 @@ const machineScript = fileURLToPath(new URL('./fixtures/race-machine.mjs', impor
 const cleanerScript = fileURLToPath(new URL('./fixtures/race-cleaner.mjs', import.meta.url))
 const MACHINES = 3
 const FILES = 10
-const DURATION_MS = Number(process.env.RACE_MS ?? 15_000)
+/** Runs of the cleaner that remove the patch, before the machines are stopped. */
+const REMOVALS = Number(process.env.RACE_REMOVALS ?? 3)
+/** However slow the machine: then the cleaner and the machines stop anyway. */
+const MAX_MS = 90_000
 const UUID = 'raced'
+// The cleaner removes the patch once it lists all of them again: each file a machine stores
+// again while the removal runs is then one the removal still has to remove, or has removed.
+const MIN_FILES = MACHINES * FILES
 
 interface Backup {
   machine: string
@@ -70,33 +76,44 @@ function run<T>(script: string, args: string[], home: string, lines: T[]) {
 
 const sha256 = (bytes: Buffer) => `sha256-${createHash('sha256').update(bytes).digest('base64')}`
 
-describe('cleanup and prune on one machine while others back up the same patch', () => {
+// About 20 s on two shared cores; more beside the other test files.
+describe('cleanup and prune on one machine while others back up the same patch', {
+  timeout: 180_000,
+}, () => {
   it('never leave a completed backup listed without its bytes, nor drop one no removal came after', async () => {
     const prefix = 'race'
     const backups: Backup[] = []
     const removals: Removal[] = []
+    const stop = path.join(work, 'stop')
     const machines = Array.from({ length: MACHINES }, async (_, m) => {
       const home = path.join(work, `m${m}`)
       const project = path.join(home, 'project')
       await mkdir(project, { recursive: true })
       const args = [project, server.endpoint, server.bucket, prefix, `m${m}`, UUID, String(FILES)]
-      return run(machineScript, [...args, String(DURATION_MS)], home, backups)
+      return run(machineScript, [...args, stop, String(MAX_MS)], home, backups)
     })
     const cleanerHome = path.join(work, 'cleaner')
     await mkdir(cleanerHome, { recursive: true })
-    const cleaner = run(
+    const cleaner = await run(
       cleanerScript,
-      [server.endpoint, server.bucket, prefix, UUID, String(DURATION_MS)],
+      [
+        server.endpoint,
+        server.bucket,
+        prefix,
+        UUID,
+        String(REMOVALS),
+        String(MIN_FILES),
+        String(MAX_MS),
+      ],
       cleanerHome,
       removals,
     )
-    for (const exited of [...(await Promise.all(machines)), await cleaner]) {
+    // The machines go on until the cleaner is done; each finishes the backup it is in.
+    await writeFile(stop, '')
+    for (const exited of [...(await Promise.all(machines)), cleaner]) {
       expect(exited.code, exited.stderr).toBe(0)
     }
     const removedRuns = removals.filter((r) => r.removed)
-    // The race was run: the patch was removed many times while the machines backed it up again.
-    expect(removedRuns.length).toBeGreaterThanOrEqual(3)
-    expect(backups.length).toBeGreaterThanOrEqual(MACHINES * FILES)
 
     // A fifth machine reads what is left.
     const project = path.join(work, 'reader', 'project')
@@ -135,6 +152,9 @@ describe('cleanup and prune on one machine while others back up the same patch',
         problems.push(`${b.path}: backed up at ${b.start}-${b.end}, no removal after it, yet gone`)
     }
     expect(problems).toEqual([])
+    // The race was run: the patch was removed again and again while the machines backed it up.
+    expect(removedRuns.length).toBe(REMOVALS)
+    expect(backups.length).toBeGreaterThanOrEqual(MACHINES * FILES * 2)
     console.log(
       `race: ${backups.length} backups by ${MACHINES} machines, ${removedRuns.length} of ${removals.length} removals took the patch, ${Object.keys(listed).length} files left`,
     )

@@ -21,10 +21,10 @@ import type { Bucket, ListedObject } from '../bucket.js'
  * A lock object's name says who holds it: `<stamp>-<random>-<host>-<pid>.lock/lock`, where <host>
  * is a hash of the host name and its pid namespace. Each in a folder of its own: some servers keep
  * objects as files and drop a folder when its last one goes, racing a write into that folder
- * (s3rver then acknowledges a PUT whose file it never wrote). A holder writes a new object every third of
- * `staleMs` (and deletes the one before), so a lock object older than `staleMs` in the server's
- * clock is one whose holder stopped: killed, or stalled. One of a dead process on this host is
- * stale at once.
+ * (s3rver then acknowledges a PUT whose file it never wrote). A holder writes a new object every
+ * third of `staleMs` (and deletes the one before), so a lock object older than `staleMs` in the
+ * server's clock is one whose holder stopped: killed, or stalled. One of a dead process on this
+ * host is stale at once.
  */
 
 export const DEFAULT_LOCK_STALE_MS = 30_000
@@ -34,7 +34,11 @@ export const MIN_LOCK_STALE_MS = 1_000
 
 /** Listings give `LastModified` to the second. */
 const TIME_GRAIN_MS = 1000
-const FIRST_RETRY_MS = 10
+/** A contender waiting for the one before it lists again this often (growing): a hand-over costs it. */
+const FIRST_POLL_MS = 10
+const MAX_POLL_MS = 100
+/** A contender that stepped back writes its object again after this long (growing). */
+const FIRST_RETRY_MS = 20
 const MAX_RETRY_MS = 250
 const NAME = /^(\d{13})-[0-9a-f]{16}-([0-9a-f]{8})-(\d+)\.lock$/
 
@@ -100,16 +104,17 @@ export function createPatchLocks({
   const folder = (uuid: string) => `${root}${uuid}/`
   const objectOf = (uuid: string, name: string) => `${folder(uuid)}${name}/lock`
 
-  function newName(seen: number): string {
-    // Later than any lock name this writer has seen: a clock behind the others' does not put a
-    // newcomer before the holder it found (only who waits for whom depends on it, not safety).
-    lastStamp = Math.max(Date.now(), lastStamp + 1, seen + 1)
-    const stamp = String(lastStamp).padStart(13, '0')
-    return `${stamp}-${randomBytes(8).toString('hex')}-${hostTag()}-${process.pid}.lock`
+  function ticket(): number {
+    // Later than any lock name this writer has seen: a clock behind the others' does not put its
+    // next acquisitions before those it found (only who waits for whom depends on it, not safety).
+    lastStamp = Math.max(Date.now(), lastStamp + 1)
+    return lastStamp
   }
 
-  async function write(uuid: string, seen: number): Promise<Written> {
-    const name = newName(seen)
+  async function write(uuid: string, stamp: number): Promise<Written> {
+    // The same stamp for every object of one acquisition (a new random part each time): one
+    // that steps back and comes again keeps its place in line, so newcomers cannot starve it.
+    const name = `${String(stamp).padStart(13, '0')}-${randomBytes(8).toString('hex')}-${hostTag()}-${process.pid}.lock`
     const sent = performance.now()
     await bucket.write(
       objectOf(uuid, name),
@@ -135,10 +140,10 @@ export function createPatchLocks({
       const base = folder(uuid)
       const deadline = performance.now() + timeoutMs
       let delay = FIRST_RETRY_MS
-      let seen = 0
+      const stamp = ticket()
       for (;;) {
         // Ours, oldest first; the refresher adds one and drops the one before it.
-        const ours: Written[] = [await write(uuid, seen)]
+        const ours: Written[] = [await write(uuid, stamp)]
         let lastSent = ours[0]?.sent ?? 0
         let stopped = false
         // Once lapsed, for good: another may have taken the lock meanwhile, and a refresh now
@@ -151,7 +156,7 @@ export function createPatchLocks({
             lapsed = true
             return
           }
-          const next = await write(uuid, seen)
+          const next = await write(uuid, stamp)
           if (stopped) {
             await bucket.delete(objectOf(uuid, next.name)).catch(() => {})
             return
@@ -190,6 +195,7 @@ export function createPatchLocks({
           },
           release: letGo,
         }
+        let poll = FIRST_POLL_MS
         try {
           for (;;) {
             const listed = new Map<string, ListedObject>()
@@ -212,7 +218,7 @@ export function createPatchLocks({
             const others: string[] = []
             for (const [name, item] of listed) {
               if (own.has(name)) continue
-              seen = Math.max(seen, Number(NAME.exec(name)?.[1] ?? 0))
+              lastStamp = Math.max(lastStamp, Number(NAME.exec(name)?.[1] ?? 0))
               if (live(name, item, serverNow)) others.push(name)
               else if (NAME.test(name)) {
                 // Its holder is gone: tidy up (others ignore it already).
@@ -230,8 +236,8 @@ export function createPatchLocks({
             }
             // Names decide who waits: an earlier one waits in place, a later one steps back.
             if (others.some((name) => name < newest.name)) break
-            await sleep(delay + Math.random() * delay)
-            delay = Math.min(delay * 2, MAX_RETRY_MS)
+            await sleep(poll + Math.random() * poll)
+            poll = Math.min(poll * 1.5, MAX_POLL_MS)
           }
         } catch (error) {
           await letGo()
