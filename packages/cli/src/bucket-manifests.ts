@@ -1,4 +1,14 @@
-import type { ManifestRepository, PatchManifest } from '@patch-backup/core'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import {
+  type LastRestore,
+  type ManifestRepository,
+  type PatchManifest,
+  patchKeyPrefix,
+  type RestoreJournal,
+  snapshotKey,
+} from '@patch-backup/core'
 
 /*
  * The manifests of a `--store s3://…` run: the bucket's, shared by every machine with the URL,
@@ -8,6 +18,9 @@ import type { ManifestRepository, PatchManifest } from '@patch-backup/core'
  * - A restore's crash journal (`restoreJournal`) and its undo (`lastRestore`) describe files on
  *   this machine's disk: another machine must neither finish nor undo them. They live under
  *   `<root>/_patches/machine/`, and are merged into the manifest the service sees.
+ * - The snapshot keys those two name are recorded in the bucket's manifest all the same, under
+ *   this machine's id (`machineSnapshots`): gc on any machine must keep them, and sees only the
+ *   bucket. Snapshot keys nobody records there are garbage once past the grace (remote-store.ts).
  * - Manifests an older CLI kept under `<root>/_patches/manifests/` (bytes in the bucket, manifests
  *   local) stay readable and listed; the first update of such a patch moves it into the bucket,
  *   and `migrate-manifests` moves them all.
@@ -15,6 +28,12 @@ import type { ManifestRepository, PatchManifest } from '@patch-backup/core'
 
 /** Manifest fields that belong to this machine, not to the bucket. */
 export const MACHINE_FIELDS = ['restoreJournal', 'lastRestore'] as const
+
+/**
+ * The bucket manifest's field of the snapshot keys each machine's journal and undo name:
+ * `{ "<machine id>": ["socket:patch:backup:<uuid>:snapshot-…", …] }`. Not shown to the service.
+ */
+export const SNAPSHOTS_FIELD = 'machineSnapshots'
 
 type MachineParts = Partial<Record<(typeof MACHINE_FIELDS)[number], unknown>>
 
@@ -25,6 +44,11 @@ export interface BucketManifestsOptions {
   machine: ManifestRepository
   /** Manifests an older CLI wrote under the root, read until they are moved. */
   legacy: ManifestRepository
+  /**
+   * This machine's id (see `machineIdAt`), under which its snapshot keys are recorded in the
+   * bucket. Without it nothing is recorded there, and gc elsewhere cannot see this machine's undo.
+   */
+  machineId?: () => Promise<string>
 }
 
 function machinePartsOf(manifest: PatchManifest | undefined): MachineParts {
@@ -38,7 +62,77 @@ function machinePartsOf(manifest: PatchManifest | undefined): MachineParts {
 function withoutMachineParts(manifest: PatchManifest): PatchManifest {
   const rest: PatchManifest = { ...manifest }
   for (const field of MACHINE_FIELDS) delete rest[field]
+  delete rest[SNAPSHOTS_FIELD]
   return rest
+}
+
+/** The snapshot keys a machine's journal and undo name (core's storeKeysOf, snapshots only). */
+export function snapshotKeysOf(uuid: string, parts: MachineParts): string[] {
+  const keys = new Set<string>()
+  const add = (file: string, snapshot: unknown) => {
+    if (typeof snapshot !== 'object' || snapshot === null || 'symlink' in snapshot) return
+    const key = (snapshot as { key?: unknown }).key
+    keys.add(
+      typeof key === 'string' && key.startsWith(patchKeyPrefix(uuid))
+        ? key
+        : snapshotKey(uuid, file),
+    )
+  }
+  const last = parts.lastRestore as LastRestore | undefined
+  for (const [file, snapshot] of Object.entries(last?.files ?? {})) add(file, snapshot)
+  const journal = parts.restoreJournal as RestoreJournal | undefined
+  for (const [file, entry] of Object.entries(journal?.files ?? {})) add(file, entry?.previous)
+  return [...keys].sort()
+}
+
+/** Every snapshot key some machine records in this bucket manifest. */
+export function heldSnapshots(manifest: PatchManifest | undefined): Set<string> {
+  const held = new Set<string>()
+  const byMachine = manifest?.[SNAPSHOTS_FIELD]
+  if (typeof byMachine !== 'object' || byMachine === null) return held
+  for (const keys of Object.values(byMachine)) {
+    if (Array.isArray(keys)) for (const key of keys) if (typeof key === 'string') held.add(key)
+  }
+  return held
+}
+
+/** `manifest` (bound for the bucket) with this machine's snapshot keys set to `keys`. */
+function withSnapshots(
+  manifest: PatchManifest,
+  recorded: unknown,
+  machine: string,
+  keys: string[],
+): PatchManifest {
+  const byMachine: Record<string, unknown> =
+    typeof recorded === 'object' && recorded !== null ? { ...recorded } : {}
+  if (keys.length > 0) byMachine[machine] = keys
+  else delete byMachine[machine]
+  const next: PatchManifest = { ...manifest }
+  if (Object.keys(byMachine).length > 0) next[SNAPSHOTS_FIELD] = byMachine
+  else delete next[SNAPSHOTS_FIELD]
+  return next
+}
+
+/**
+ * This machine's id, kept in `file` (`<root>/_patches/machine-id`): made at random the first time,
+ * so two machines with the same host name and root never share one.
+ */
+export async function machineIdAt(file: string): Promise<string> {
+  const read = async () => (await readFile(file, 'utf8')).trim()
+  try {
+    const id = await read()
+    if (/^[0-9a-f]{16,}$/.test(id)) return id
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  await mkdir(path.dirname(file), { recursive: true })
+  try {
+    await writeFile(file, `${randomBytes(8).toString('hex')}\n`, { flag: 'wx' })
+  } catch (error) {
+    // Another process made it first: theirs it is.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+  return read()
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -49,6 +143,7 @@ export function bucketManifests({
   shared,
   machine,
   legacy,
+  machineId,
 }: BucketManifestsOptions): ManifestRepository {
   async function machineParts(uuid: string): Promise<MachineParts> {
     return machinePartsOf(await machine.get(uuid))
@@ -77,18 +172,23 @@ export function bucketManifests({
     })
   }
 
-  return {
+  /** The manifest as the service sees it, given what the bucket holds. */
+  async function compose(uuid: string, fromBucket: PatchManifest | undefined) {
+    const parts = await machineParts(uuid)
+    if (fromBucket) return view(fromBucket, parts)
+    const old = await legacy.get(uuid)
+    return old && { ...old, ...parts }
+  }
+
+  const repository: ManifestRepository = {
     async get(uuid) {
-      const [fromBucket, parts] = await Promise.all([shared.get(uuid), machineParts(uuid)])
-      if (fromBucket) return view(fromBucket, parts)
-      const old = await legacy.get(uuid)
-      return old && { ...old, ...parts }
+      return compose(uuid, await shared.get(uuid))
     },
 
     async update(uuid, fn) {
       const before = await machineParts(uuid)
       // Read before the bucket's update: its updater must be synchronous.
-      const old = await legacy.get(uuid)
+      const [old, me] = await Promise.all([legacy.get(uuid), machineId?.()])
       let after: MachineParts = before
       let movedLegacy = false
       const next = await shared.update(uuid, (current) => {
@@ -98,7 +198,17 @@ export function bucketManifests({
         const seen = base && { ...withoutMachineParts(base), ...machinePartsOf(base), ...before }
         const result = fn(seen)
         after = machinePartsOf(result)
-        return result && withoutMachineParts(result)
+        if (!result) return undefined
+        const bound = withoutMachineParts(result)
+        // This machine's snapshot keys as of this update; the other machines' as they were.
+        return me === undefined
+          ? {
+              ...bound,
+              ...(current?.[SNAPSHOTS_FIELD]
+                ? { [SNAPSHOTS_FIELD]: current[SNAPSHOTS_FIELD] }
+                : {}),
+            }
+          : withSnapshots(bound, current?.[SNAPSHOTS_FIELD], me, snapshotKeysOf(uuid, after))
       })
       await saveMachineParts(uuid, before, after)
       if (movedLegacy) await legacy.delete(uuid)
@@ -116,6 +226,32 @@ export function bucketManifests({
       return [...new Set([...inBucket, ...inLegacy])].sort()
     },
   }
+  const lock = shared.withLock?.bind(shared)
+  if (lock) {
+    // The bucket's lock of the patch, around the whole task: a backup's read, store write and
+    // manifest write, or a cleanup's read, tombstone and key removals, never interleave with
+    // another machine's (the service relies on it to never free what a backup recorded).
+    repository.withLock = (uuid, task, options) =>
+      lock(
+        uuid,
+        async (inner) => {
+          let current = await compose(uuid, inner.current)
+          return task({
+            get current() {
+              return current
+            },
+            async update(fn) {
+              // Inside the lock: the bucket's update writes under it rather than waiting for it.
+              current = await repository.update(uuid, fn)
+              return current
+            },
+            verify: () => inner.verify(),
+          })
+        },
+        options,
+      )
+  }
+  return repository
 }
 
 /** What moving one older CLI's manifest into the bucket did (or, dry, would do). */
@@ -132,7 +268,7 @@ export interface MovedManifest {
  * undo stay on this machine, and the local file goes only once the bucket has it.
  */
 export async function moveLegacyManifest(
-  { shared, machine, legacy }: BucketManifestsOptions,
+  { shared, machine, legacy, machineId }: BucketManifestsOptions,
   uuid: string,
   { dryRun = false }: { dryRun?: boolean } = {},
 ): Promise<MovedManifest | undefined> {
@@ -142,12 +278,15 @@ export async function moveLegacyManifest(
   const files = Object.keys(local.files).length
   if (dryRun) return { uuid, files, merged: (await shared.get(uuid)) !== undefined }
   let merged = false
+  const parts = machinePartsOf(old)
+  const me = await machineId?.()
   await shared.update(uuid, (current) => {
     merged = current !== undefined
-    if (!current) return local
-    return { ...current, files: { ...local.files, ...current.files } }
+    const next = current ? { ...current, files: { ...local.files, ...current.files } } : local
+    return me === undefined
+      ? next
+      : withSnapshots(next, current?.[SNAPSHOTS_FIELD], me, snapshotKeysOf(uuid, parts))
   })
-  const parts = machinePartsOf(old)
   if (Object.keys(parts).length > 0) {
     await machine.update(uuid, (current) => ({
       uuid,

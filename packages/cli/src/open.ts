@@ -23,7 +23,7 @@ import {
   createJsonManifestRepository,
   loadPolicyConfig,
 } from '@patch-backup/manifest'
-import { type BucketManifestsOptions, bucketManifests } from './bucket-manifests.js'
+import { type BucketManifestsOptions, bucketManifests, machineIdAt } from './bucket-manifests.js'
 import { lazyStore } from './lazy-store.js'
 import { layout, resolveRoot } from './root.js'
 
@@ -124,10 +124,16 @@ function assemble(
   const base = wrap(cacache)
   const store = decorateStore ? decorateStore(base) : base
   // No cwd fixed here: without one, relative paths follow process.cwd() at each call, as the seed's did.
+  let machineId: Promise<string> | undefined
   const manifestParts: BucketManifestsOptions | undefined = sharedManifests && {
     shared: sharedManifests,
     machine: createJsonManifestRepository({ dir: paths.machine }),
     legacy: createJsonManifestRepository({ dir: paths.manifests }),
+    // Read (or made) at the first update that needs it, once per run.
+    machineId: () => {
+      machineId ??= machineIdAt(path.join(root, '_patches', 'machine-id'))
+      return machineId
+    },
   }
   const service = createPatchBackups({
     ...rest,

@@ -1,4 +1,5 @@
 import { type BackupStore, type ManifestRepository, PatchBackupError } from '@patch-backup/core'
+import { heldSnapshots } from './bucket-manifests.js'
 
 /** `--store` / `PATCH_BACKUP_STORE` does not name a store this CLI can open: exit 2. */
 export class StoreUrlError extends Error {
@@ -73,27 +74,45 @@ export async function openRemoteStore(url: string, source: string): Promise<Remo
     prefix,
   })
   return {
-    store: keepingSnapshots(store),
+    store: keepingHeldSnapshots(store, manifests),
     manifests,
     close: () => store.client.destroy(),
   }
 }
 
-/** Marks the undo snapshot keys in `socket:patch:backup:<uuid>:snapshot-…` (core's snapshotKey). */
-const SNAPSHOT_KEY = /^socket:patch:backup:[^:]+:snapshot-/
+/** An undo snapshot key, `socket:patch:backup:<uuid>:snapshot-…` (core's snapshotKey). */
+const SNAPSHOT_KEY = /^socket:patch:backup:([^:]+):snapshot-/
 
 /**
- * The store as gc sees it, without the undo snapshots of restores: on a shared bucket, those of
- * another machine are recorded only on that machine, and would look like orphans here. They are
- * freed by `cleanup` on the machine that made them (or by `gc` with a local store).
+ * The store as gc sees it, without the snapshot keys that some machine's restore journal or undo
+ * names. Those live on that machine (bucket-manifests.ts), so gc here would take the keys for
+ * orphans; each machine records them in the bucket manifest (`machineSnapshots`), and they are
+ * left out here. Every other snapshot key is gc's like any key: one no manifest names, once past
+ * the grace (the store's `orphanGraceMs` and core's `isYoungSnapshot`, an hour each, so a restore
+ * still running keeps its snapshots).
  */
-function keepingSnapshots<S extends BackupStore>(store: S): S {
+function keepingHeldSnapshots<S extends BackupStore>(store: S, manifests: ManifestRepository): S {
   const keys = store.keys?.bind(store)
   if (!keys) return store
   return {
     ...store,
     async *keys(prefix: string) {
-      for await (const key of keys(prefix)) if (!SNAPSHOT_KEY.test(key)) yield key
+      // Per listing: each patch's manifest read once, and afresh for the next gc.
+      const held = new Map<string, Promise<Set<string> | undefined>>()
+      const heldOf = (uuid: string) => {
+        let known = held.get(uuid)
+        if (!known) {
+          // A manifest that cannot be read may name any of its keys: keep them all.
+          known = manifests.get(uuid).then(heldSnapshots, () => undefined)
+          held.set(uuid, known)
+        }
+        return known
+      }
+      for await (const key of keys(prefix)) {
+        const uuid = SNAPSHOT_KEY.exec(key)?.[1]
+        if (uuid === undefined) yield key
+        else if ((await heldOf(uuid))?.has(key) === false) yield key
+      }
     },
   }
 }

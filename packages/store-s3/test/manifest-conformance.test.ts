@@ -33,8 +33,6 @@ runManifestRepositorySuite('s3', () => {
     client: server.client(),
     bucket: server.bucket,
     prefix: `m/${randomUUID()}`,
-    // One process, so no other writer to settle against; a little, to run that path.
-    settleMs: 5,
   })
   return { repo, corrupt: (uuid) => corruptNewest(server, repo.root, uuid) }
 })
@@ -46,7 +44,6 @@ runServiceSuite('s3 repository (store + manifests in the bucket)', () => {
     client: store.store.client,
     bucket: server.bucket,
     prefix,
-    settleMs: 5,
   })
   return {
     store,

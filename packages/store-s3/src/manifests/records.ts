@@ -1,5 +1,4 @@
 import type { BackupInfo, PatchManifest } from '@patch-backup/core'
-import { parseName } from './names.js'
 
 /*
  * What one manifest object in the bucket holds, and how readers merge them. This file owns the
@@ -33,8 +32,6 @@ export interface DeltaRecord {
   at: string
   /** The manifest's top-level fields (all but `files`), used only if it does not exist when applied. */
   init?: Record<string, unknown>
-  /** How long after its stamp this delta's adds count (the writer's `settleMs`), so every reader agrees. */
-  settleMs?: number
   ops: ManifestOp[]
 }
 
@@ -92,8 +89,6 @@ export function parseRecord(text: string, uuid: string): ManifestRecord | undefi
   if (value.format === DELTA_FORMAT) {
     if (!Array.isArray(value.ops) || !value.ops.every(isOp)) return undefined
     if (value.init !== undefined && !isObject(value.init)) return undefined
-    const settle = value.settleMs
-    if (settle !== undefined && !(typeof settle === 'number' && settle >= 0)) return undefined
     return value as unknown as DeltaRecord
   }
   if (value.format === SNAPSHOT_FORMAT) {
@@ -166,7 +161,7 @@ export function diffManifests(
   return record
 }
 
-function applyDelta(state: PatchManifest | undefined, record: DeltaRecord, settled: boolean) {
+function applyDelta(state: PatchManifest | undefined, record: DeltaRecord) {
   let m = state
   const ensure = (): PatchManifest => {
     m ??= { patchedAt: record.at, ...(record.init ?? {}), uuid: record.uuid, files: {} }
@@ -186,8 +181,6 @@ function applyDelta(state: PatchManifest | undefined, record: DeltaRecord, settl
         if (!FIXED.has(op.name)) delete ensure()[op.name]
         break
       case 'add': {
-        // Not yet: a concurrent add named before this one may still be on its way.
-        if (!settled) break
         const files = ensure().files
         if (!Object.hasOwn(files, op.path)) files[op.path] = op.entry
         break
@@ -209,15 +202,9 @@ function applyDelta(state: PatchManifest | undefined, record: DeltaRecord, settl
  * snapshot is the base, and every other delta is applied on top of it in name order. In normal
  * operation every delta left sorts after that snapshot, so this is plain name order; a delta that
  * sorts before it (a writer slower than the compaction margin) is still applied, not lost.
- *
- * The `add`s of a delta count only once its stamp is its writer's `settleMs` old (or
- * `settle.defaultMs`, for deltas that do not say) at `settle.now`: a concurrent add stamped
- * earlier may still be on its way, and would win once it lands. Counting an add only once it has
- * settled is what keeps the winner of a keep-first race the same for every reader at every time.
  */
 export function foldRecords(
   records: readonly (readonly [string, ManifestRecord])[],
-  settle: { now: number; defaultMs: number } = { now: Number.POSITIVE_INFINITY, defaultMs: 0 },
 ): PatchManifest | undefined {
   const covered = new Set<string>()
   for (const [, record] of records) {
@@ -228,11 +215,9 @@ export function foldRecords(
   for (const [, record] of live) if (record.format === SNAPSHOT_FORMAT) base = record
   // Copies: the records are cached and shared, the result goes to callers.
   let state: PatchManifest | undefined = base?.state ? structuredClone(base.state) : undefined
-  for (const [name, record] of live) {
+  for (const [, record] of live) {
     if (record.format !== DELTA_FORMAT) continue
-    const wait = typeof record.settleMs === 'number' ? record.settleMs : settle.defaultMs
-    const settled = (parseName(name)?.stamp ?? 0) + wait <= settle.now
-    state = applyDelta(state, structuredClone(record), settled)
+    state = applyDelta(state, structuredClone(record))
   }
   return state
 }

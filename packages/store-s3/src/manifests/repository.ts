@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 import type { S3Client } from '@aws-sdk/client-s3'
 import {
@@ -5,13 +6,22 @@ import {
   isValidUuid,
   KeyedQueue,
   type ManifestRepository,
+  type ManifestTransaction,
   type ManifestUpdater,
   PatchBackupError,
   type PatchManifest,
   parseUuid,
+  type WithLockOptions,
 } from '@patch-backup/core'
 import { type Bucket, openBucket } from '../bucket.js'
 import { normalizePrefix } from '../object-names.js'
+import {
+  createPatchLocks,
+  DEFAULT_LOCK_STALE_MS,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  type HeldPatchLock,
+  MIN_LOCK_STALE_MS,
+} from './lock.js'
 import { deltaName, endsDeleted, parseName, snapshotName } from './names.js'
 import {
   diffManifests,
@@ -24,16 +34,14 @@ import {
 
 /*
  * The manifests of a repository in an S3 bucket, shared by every machine with the URL, with no
- * lock and no conditional write: see the README ("Manifests in the bucket") for the argument.
- * Owns the objects under <prefix>/manifests/; never touches the store's objects.
+ * conditional write: see the README ("Manifests in the bucket") for the argument. Owns the objects
+ * under <prefix>/manifests/ (and, through lock.ts, <prefix>/locks/); never touches the store's.
  */
 
 /** Objects of one patch above which an update also compacts the ones older than the margin. */
 const DEFAULT_COMPACT_AFTER = 32
 /** How old an object must be before compaction may fold it (kopia's safety margin). */
 const DEFAULT_COMPACTION_MARGIN_MS = 10 * 60 * 1000
-/** How long an update that adds files waits before it reads the merged result back. */
-const DEFAULT_SETTLE_MS = 500
 /** An object that does not parse is read again this many times, a little later each time. */
 const CORRUPT_REREADS = 3
 /** GETs in flight while one patch's objects are read. */
@@ -54,12 +62,14 @@ export interface S3ManifestRepositoryOptions {
    */
   compactionMarginMs?: number
   /**
-   * After an update that adds a file (keep-first), wait until this long after the time in its
-   * name before reading the merged result, so that a concurrent add named earlier has landed and
-   * the winner reported is the one every later reader sees. Covers the time a manifest write takes
-   * to appear plus the clock skew between machines. Default 500 ms; only updates that add files wait.
+   * A patch's lock whose holder has not refreshed it for this long (in the server's clock) is
+   * taken as abandoned: its holder was killed or stalled. Holders refresh every third of it. A
+   * lock of a dead process on this host is abandoned at once. Default 30 s. Every machine sharing
+   * the bucket should use the same value.
    */
-  settleMs?: number
+  lockStaleMs?: number
+  /** How long `update`, `delete` and `withLock` wait for a patch's lock. Default 60 s. */
+  lockTimeoutMs?: number
   /** The clock names are stamped with. Default `Date.now`. */
   now?: () => number
 }
@@ -72,6 +82,15 @@ export interface CompactResult {
 }
 
 export interface S3ManifestRepository extends ManifestRepository {
+  /**
+   * Runs `task` holding the patch's lock in the bucket: no other update or locked task of the
+   * patch, on any machine sharing the bucket, runs meanwhile (see lock.ts).
+   */
+  withLock<T>(
+    uuid: string,
+    task: (tx: ManifestTransaction) => Promise<T>,
+    options?: WithLockOptions,
+  ): Promise<T>
   readonly bucket: string
   /** Where the manifests live: `<prefix>/manifests/`. */
   readonly root: string
@@ -85,6 +104,17 @@ export interface S3ManifestRepository extends ManifestRepository {
 interface Listed {
   name: string
   etag?: string
+}
+
+/** A patch's lock as the task holding it sees it. */
+interface Hold {
+  uuid: string
+  held: HeldPatchLock
+  /**
+   * The patch as last read or written under this hold. Nobody else writes it meanwhile, so the
+   * task's updates start from it instead of listing the patch again.
+   */
+  loaded?: Loaded
 }
 
 interface Loaded {
@@ -134,9 +164,15 @@ export function createS3ManifestRepository(
   if (!Number.isFinite(marginMs) || marginMs < 0) {
     throw invalid('createS3ManifestRepository: compactionMarginMs must be 0 or more.')
   }
-  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS
-  if (!Number.isFinite(settleMs) || settleMs < 0) {
-    throw invalid('createS3ManifestRepository: settleMs must be 0 or more.')
+  const staleMs = options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS
+  if (!Number.isFinite(staleMs) || staleMs < MIN_LOCK_STALE_MS) {
+    throw invalid(
+      `createS3ManifestRepository: lockStaleMs must be at least ${MIN_LOCK_STALE_MS} ms.`,
+    )
+  }
+  const timeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw invalid('createS3ManifestRepository: lockTimeoutMs must be 0 or more.')
   }
   const now = options.now ?? Date.now
   const bucket: Bucket = openBucket(options.client, options.bucket)
@@ -146,6 +182,14 @@ export function createS3ManifestRepository(
   // The store's temp folder: whatever a crash leaves there is nobody's.
   const tmpRoot = `${prefix ? `${prefix}/` : ''}tmp/`
   const queue = new KeyedQueue()
+  const locks = createPatchLocks({
+    bucket,
+    root: `${prefix ? `${prefix}/` : ''}locks/`,
+    staleMs,
+    timeoutMs,
+  })
+  // Which patch's lock the running task holds, so that its own updates do not wait for it.
+  const holding = new AsyncLocalStorage<Hold>()
   // Objects never change once written, so what was read once stays true (until compaction deletes it).
   const cache = new Map<string, { record: ManifestRecord; etag: string }>()
   let lastStamp = 0
@@ -215,7 +259,7 @@ export function createS3ManifestRepository(
       )
       if (gone.every((name) => covered.has(name)) || attempt >= RELIST_ATTEMPTS) {
         const maxStamp = names.length ? (parseName(names.at(-1) as string)?.stamp ?? 0) : 0
-        const state = foldRecords(records, { now: now(), defaultMs: settleMs })
+        const state = foldRecords(records)
         return { records, state, maxStamp, listedAt }
       }
     }
@@ -293,60 +337,115 @@ export function createS3ManifestRepository(
     return result
   }
 
-  async function update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
+  /**
+   * Writes `fn`'s change of the manifest as a new object, holding the patch's lock (so `before` is
+   * still the whole manifest when the object lands), and resolves the manifest after it.
+   */
+  async function write(
+    id: string,
+    fn: ManifestUpdater,
+    hold: Hold,
+  ): Promise<PatchManifest | undefined> {
+    let before: Loaded
+    try {
+      before = hold.loaded ?? (await load(id))
+    } catch (error) {
+      throw asStoreError(error, `read the manifest of ${id}`)
+    }
+    // The updater gets its own copy: what it changes is compared with what was read.
+    const current = before.state && structuredClone(before.state)
+    const next = fn(current)
+    const delta = diffManifests(id, before.state, next, new Date(now()).toISOString())
+    if (!delta) return before.state && structuredClone(before.state)
+    const deletes = delta.ops.length === 1 && delta.ops[0]?.op === 'delete'
+    let name = ''
+    try {
+      // Others may take a lock not refreshed for a while to be abandoned: write nothing then.
+      hold.held.verify()
+      name = await publish(id, delta, () => deltaName(nextStamp(before.maxStamp), deletes))
+    } catch (error) {
+      throw asStoreError(error, `record the manifest of ${id}`)
+    }
+    // Nobody else wrote meanwhile (we hold the lock), and our name sorts after all we read.
+    const records: Loaded['records'] = [...before.records, [name, delta]]
+    const state = foldRecords(records)
+    const after: Loaded = {
+      ...before,
+      records,
+      state,
+      maxStamp: Math.max(before.maxStamp, parseName(name)?.stamp ?? 0),
+    }
+    hold.loaded = after
+    if (records.length > compactAfter) {
+      // Its objects change: the next update reads them again. Best effort; the next update
+      // tries again.
+      hold.loaded = undefined
+      await compactLoaded(id, after).catch(() => undefined)
+    }
+    return state && structuredClone(state)
+  }
+
+  async function withLock<T>(
+    uuid: string,
+    task: (tx: ManifestTransaction) => Promise<T>,
+    lockOptions: WithLockOptions = {},
+  ): Promise<T> {
     const id = parseUuid(uuid)
-    // Read, compute and write one at a time per patch in this process; the settling and the
-    // read-back run outside the queue, so the next update of the patch need not wait for them.
-    const written = await queue.run(id, async () => {
-      let before: Loaded
+    const run = async (hold: Hold) => {
+      let current: PatchManifest | undefined
       try {
-        before = await load(id)
+        hold.loaded ??= await load(id)
+        current = hold.loaded.state && structuredClone(hold.loaded.state)
       } catch (error) {
         throw asStoreError(error, `read the manifest of ${id}`)
       }
-      // The updater gets its own copy: what it changes is compared with what was read.
-      const current = before.state && structuredClone(before.state)
-      const next = fn(current)
-      const delta = diffManifests(id, before.state, next, new Date(now()).toISOString())
-      if (!delta) return { unchanged: before.state && structuredClone(before.state) }
-      delta.settleMs = settleMs
-      const deletes = delta.ops.length === 1 && delta.ops[0]?.op === 'delete'
-      let stamp = 0
-      try {
-        await publish(id, delta, () => {
-          stamp = nextStamp(before.maxStamp)
-          return deltaName(stamp, deletes)
-        })
-      } catch (error) {
-        throw asStoreError(error, `record the manifest of ${id}`)
-      }
-      return { stamp, adds: !!delta.init || delta.ops.some((op) => op.op === 'add') }
-    })
-    if ('unchanged' in written) return written.unchanged
-    try {
-      if (written.adds) {
-        // Keep-first settles: an `add` of another writer that sorts before this one and is not
-        // visible yet would win once it is. Wait until any such write, named before ours, must
-        // have landed (unless its copy took longer than settleMs, or its clock is that far behind).
-        const wait = written.stamp + settleMs - now()
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      }
-      // Read again: the manifest as merged with whatever other writers raced this one, so a
-      // keep-first loser returns the entry that won.
-      const after = await load(id)
-      if (after.records.length > compactAfter) {
-        // Best effort; the next update tries again.
-        await queue.run(id, () => compactLoaded(id, after)).catch(() => undefined)
-      }
-      return after.state
-    } catch (error) {
-      throw asStoreError(error, `read back the manifest of ${id}`)
+      return task({
+        get current() {
+          return current
+        },
+        async update(fn) {
+          current = await write(id, fn, hold)
+          return current
+        },
+        async verify() {
+          hold.held.verify()
+        },
+      })
     }
+    const inside = holding.getStore()
+    // Already held by the task this call comes from (its updates, or a nested call).
+    if (inside?.uuid === id) return run(inside)
+    if (lockOptions.ifFree && queue.has(id)) {
+      throw new PatchBackupError(
+        'PATCH_BUSY',
+        `Patch ${id} is being written by another call; it was left alone. Retry when it is done.`,
+      )
+    }
+    // One task per patch at a time in this process: they queue here rather than poll the bucket.
+    return queue.run(id, async () => {
+      let held: HeldPatchLock
+      try {
+        held = await locks.acquire(id, !lockOptions.ifFree)
+      } catch (error) {
+        throw asStoreError(error, `lock patch ${id}`)
+      }
+      const hold: Hold = { uuid: id, held }
+      try {
+        return await holding.run(hold, () => run(hold))
+      } finally {
+        await held.release()
+      }
+    })
+  }
+
+  function update(uuid: string, fn: ManifestUpdater): Promise<PatchManifest | undefined> {
+    return withLock(uuid, (tx) => tx.update(fn))
   }
 
   return {
     bucket: options.bucket,
     root,
+    withLock,
 
     async get(uuid) {
       const id = parseUuid(uuid)
