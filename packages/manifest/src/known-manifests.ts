@@ -4,7 +4,7 @@
 // and timestamps can repeat within a timestamp tick, bytes cannot lie), and nothing in it can
 // change (see manifest-document.ts).
 
-import { readFileSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { ManifestDocument } from './manifest-document.js'
 import { parseManifest, unreadable } from './manifest-file.js'
 
@@ -44,7 +44,7 @@ export function forget(path: string): void {
 export function readKnownManifest(path: string, uuid: string): ManifestDocument | undefined {
   let bytes: Buffer
   try {
-    bytes = readFileSync(path)
+    bytes = readRegularFileSync(path)
   } catch (error) {
     forget(path)
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
@@ -56,4 +56,35 @@ export function readKnownManifest(path: string, uuid: string): ManifestDocument 
   const document = ManifestDocument.from(parsed, uuid, path)
   remember(path, bytes.length, document)
   return document
+}
+
+/**
+ * The whole file, read synchronously. Opened without blocking and refused unless it is a regular
+ * file: a fifo put in its place would otherwise block the event loop, and the whole process, for
+ * good (an async read only ever blocked one call).
+ */
+function readRegularFileSync(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const info = fstatSync(fd)
+    if (!info.isFile()) throw new Error('not a regular file')
+    const bytes = Buffer.allocUnsafe(info.size)
+    let filled = 0
+    while (filled < bytes.length) {
+      const read = readSync(fd, bytes, filled, bytes.length - filled, null)
+      if (read === 0) break
+      filled += read
+    }
+    // A file that grew meanwhile is read to its end.
+    const more: Buffer[] = [bytes.subarray(0, filled)]
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024)
+      const read = readSync(fd, chunk, 0, chunk.length, null)
+      if (read === 0) break
+      more.push(chunk.subarray(0, read))
+    }
+    return more.length === 1 ? (more[0] as Buffer) : Buffer.concat(more)
+  } finally {
+    closeSync(fd)
+  }
 }

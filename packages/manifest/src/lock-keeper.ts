@@ -62,5 +62,7 @@ export async function keepOrRelease(path: string, lock: Kept): Promise<void> {
     kept.delete(path)
     void entry.held.release()
   }, KEEP_IDLE_MS)
+  // A process with nothing else to do exits at once; proper-lockfile's exit hook releases the lock.
+  entry.timer.unref()
   kept.set(path, entry)
 }

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs'
+import fs, { type PathLike, statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PatchBackupError } from '@patch-backup/core'
 
@@ -66,6 +66,32 @@ export async function acquireLock(request: LockRequest): Promise<HeldLock> {
   const deadline = Date.now() + timeoutMs
   let compromised: Error | undefined
   let delay = FIRST_RETRY_MS
+  // Inode and birth time: an inode number alone may be reused by the replacing directory.
+  const identity = () => {
+    const stats = statSync(lockPath)
+    return `${stats.ino}:${stats.birthtimeMs}`
+  }
+  /** The identity of the lock directory this process made, once it holds it. */
+  let created: string | undefined
+  // proper-lockfile removes the lock directory on release and, for every lock it still counts
+  // as held, when the process exits: it never looks whose directory it is by then. Once this
+  // process holds the lock, its fs removes only the directory it made, so a lock another process
+  // took over (after a stall past the lease) stays theirs whatever proper-lockfile thinks.
+  const guardedFs = {
+    ...fs,
+    rmdirSync(path: PathLike) {
+      if (created !== undefined) {
+        let now: string | undefined
+        try {
+          now = identity()
+        } catch {
+          return
+        }
+        if (now !== created) return
+      }
+      fs.rmdirSync(path)
+    },
+  }
   for (;;) {
     try {
       // lockSync: the same mkdir protocol with synchronous calls (mkdir, utimes, stat: a few
@@ -76,18 +102,13 @@ export async function acquireLock(request: LockRequest): Promise<HeldLock> {
         realpath: false,
         stale: staleMs,
         retries: 0,
+        fs: guardedFs,
         // The default rethrows from a timer, which would crash the process. It can even fire
         // after release (an mtime refresh racing the rmdir), so it only records.
         onCompromised: (error) => {
           compromised = error
         },
       })
-      // Inode and birth time: an inode number alone may be reused by the replacing directory.
-      const identity = () => {
-        const stats = statSync(lockPath)
-        return `${stats.ino}:${stats.birthtimeMs}`
-      }
-      let created: string | undefined
       try {
         created = identity()
       } catch {}

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -227,5 +228,26 @@ describe('the patch lock kept a few milliseconds for the next call', () => {
     rmdirSync(repo.lockPath('p'))
     await add('b.js')
     expect(Object.keys((await repo.get('p'))?.files ?? {})).toEqual(['a.js', 'b.js'])
+  })
+})
+
+describe('a fifo where a manifest should be', () => {
+  it('is refused as unreadable at once, without blocking the process', async () => {
+    const root = await tempRoot()
+    try {
+      const repo = createJsonManifestRepository({ dir: root.dir })
+      mkdirSync(root.dir, { recursive: true })
+      execFileSync('mkfifo', [repo.manifestPath('p')])
+      const error = await repo
+        .withLock('p', async () => 'entered')
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      expect(error).toMatchObject({ code: 'MANIFEST_UNREADABLE', path: repo.manifestPath('p') })
+      expect(String((error as Error).message)).toContain('not a regular file')
+    } finally {
+      await root.dispose()
+    }
   })
 })

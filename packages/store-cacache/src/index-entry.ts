@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { PutResult } from '@patch-backup/core'
 import { indexPathFor } from './paths.js'
@@ -25,13 +25,35 @@ export function appendIndexEntrySync(cachePath: string, key: string, result: Put
   const line = indexLine(key, result)
   for (let attempt = 0; ; attempt++) {
     try {
-      appendFileSync(bucket, line)
+      appendLine(bucket, line)
       return
     } catch (error) {
       // The directory is missing (new shard), or vanished under a concurrent cacache.verify.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 1) throw error
       mkdirSync(dirname(bucket), { recursive: true })
     }
+  }
+}
+
+/**
+ * Appends `line` to the bucket file, creating it. Opened without blocking, and refused unless it
+ * is a regular file: a fifo in its place would otherwise block the event loop for good.
+ */
+function appendLine(bucket: string, line: string): void {
+  const fd = openSync(
+    bucket,
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK,
+    0o666,
+  )
+  try {
+    if (!fstatSync(fd).isFile()) {
+      throw Object.assign(new Error(`${bucket} is not a regular file`), { code: 'EINVAL' })
+    }
+    const bytes = Buffer.from(line)
+    let written = 0
+    while (written < bytes.length) written += writeSync(fd, bytes, written)
+  } finally {
+    closeSync(fd)
   }
 }
 

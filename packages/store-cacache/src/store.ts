@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -216,14 +216,16 @@ export function createCacacheStore(options: CacacheStoreOptions): CacacheStore {
     }
     let fd: number
     try {
-      fd = openSync(file, 'r')
+      // Without blocking: a fifo in the content's place must not hold the event loop.
+      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
     } catch {
       return undefined
     }
     let bytes: Buffer
     try {
-      const size = fstatSync(fd).size
-      if (size > maxBytes) return undefined
+      const info = fstatSync(fd)
+      if (!info.isFile() || info.size > maxBytes) return undefined // `open` says what is wrong
+      const size = info.size
       bytes = Buffer.allocUnsafe(size)
       let filled = 0
       while (filled < size) {

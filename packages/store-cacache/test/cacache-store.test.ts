@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { join, relative, sep } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
@@ -577,6 +577,26 @@ describe('compatibility with plain cacache', () => {
       thrown = error
     }
     expect(isPatchBackupError(thrown, 'INTEGRITY_MISMATCH')).toBe(true)
+  })
+
+  it('a fifo where an index bucket goes is a STORE_ERROR at once, not a hung process', async () => {
+    const bucket = indexPathFor(fx.cachePath, KEY_A)
+    await mkdir(dirname(bucket), { recursive: true })
+    execFileSync('mkfifo', [bucket])
+    const error = await fx.store.put(KEY_A, Buffer.from('x')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(isPatchBackupError(error, 'STORE_ERROR')).toBe(true)
+  })
+
+  it('readWhole leaves a fifo in place of a content file to open (never blocks on it)', async () => {
+    const bytes = Buffer.from('a fifo took its place')
+    const { integrity } = await fx.store.put(KEY_A, bytes)
+    const file = contentPathFor(fx.cachePath, integrity)
+    await rm(file)
+    execFileSync('mkfifo', [file])
+    expect(fx.store.readWhole?.(KEY_A, integrity, 1024)).toBeUndefined()
   })
 
   it('passes cacache.verify: nothing bad, nothing to reclaim', async () => {
