@@ -41,6 +41,18 @@ describe('start-up', () => {
     expect((await loadedBy(['--help'])).some((f) => f.includes('commander'))).toBe(true)
   })
 
+  it('a typical command line is read without loading the parser (commander)', async () => {
+    const dir = path.join(work, 'store')
+    await writeFile(path.join(work, 'c.js'), 'c\n')
+    const parser = (files: string[]) => files.filter((f) => f.includes('commander'))
+    const cwd = ['--dir', dir, '--cwd', work]
+    expect(parser(await loadedBy([...cwd, 'backup', 'p-3', 'c.js']))).toEqual([])
+    expect(parser(await loadedBy(['--dir', dir, 'list', '--json']))).toEqual([])
+    expect(parser(await loadedBy([...cwd, 'status', 'p-3', '--no-color']))).toEqual([])
+    // A line it does not take (here a mistake) still gets commander's message, and exit 2.
+    expect(parser(await loadedBy(['--dir', dir, 'status'], {}, 2))).not.toEqual([])
+  })
+
   it('list, info and status (manifests and files on disk only) load neither', async () => {
     const dir = path.join(work, 'store')
     await writeFile(path.join(work, 'a.js'), 'a\n')

@@ -13,7 +13,7 @@ import {
   succeeded,
   WRITES_BACKUPS,
 } from './commands.js'
-import { buildProgram, type GlobalFlags, type Invocation } from './program.js'
+import { COMMAND_NAMES, type GlobalFlags, type Invocation, parseTypical } from './spec.js'
 import { HelpShown, UsageError } from './usage-error.js'
 
 export interface MainIo {
@@ -197,9 +197,14 @@ function unknownHelpTopic(argv: readonly string[], known: readonly string[]): st
   return topic
 }
 
-/** Parses argv, runs one command, prints its result or error; returns the exit code. Never exits. */
-export async function main(argv: readonly string[], io: MainIo): Promise<number> {
-  const env = io.env ?? process.env
+/**
+ * The invocation `argv` asks for, or `undefined` when it asked for help or the version (printed).
+ * A typical line is read without loading commander (spec.ts); any other goes through it.
+ */
+async function parse(argv: readonly string[], io: MainIo): Promise<Invocation | undefined> {
+  const typical = parseTypical(argv)
+  if (typical) return typical
+  const { buildProgram } = await import('./program.js')
   let invocation: Invocation | undefined
   const program = buildProgram(
     pkg.version,
@@ -208,12 +213,21 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       invocation = i
     },
   )
-  const topic = unknownHelpTopic(
-    argv,
-    program.commands.map((c) => c.name()),
-  )
+  try {
+    program.parse([...argv], { from: 'user' })
+  } catch (error) {
+    if (error instanceof HelpShown) return undefined
+    throw error
+  }
+  return invocation
+}
+
+/** Parses argv, runs one command, prints its result or error; returns the exit code. Never exits. */
+export async function main(argv: readonly string[], io: MainIo): Promise<number> {
+  const env = io.env ?? process.env
+  const topic = unknownHelpTopic(argv, COMMAND_NAMES)
   if (topic !== undefined) {
-    const message = `unknown command '${topic}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`
+    const message = `unknown command '${topic}' (commands: ${COMMAND_NAMES.join(', ')})`
     return usageError(
       new UsageError(message, 'patch-backup help [command]', 'patch-backup'),
       argv,
@@ -221,10 +235,10 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       env,
     )
   }
+  let invocation: Invocation | undefined
   try {
-    program.parse([...argv], { from: 'user' })
+    invocation = await parse(argv, io)
   } catch (error) {
-    if (error instanceof HelpShown) return EXIT_OK
     if (!(error instanceof UsageError)) throw error
     return usageError(error, argv, io, env)
   }
