@@ -4,9 +4,11 @@ import { COMMAND_NAMES, COMMANDS, type Invocation, parseTypical } from '../src/c
 import { HelpShown, UsageError } from '../src/cli/usage-error.js'
 
 /** What commander makes of `argv`: the invocation, or how it ended the parse. */
-function viaCommander(argv: readonly string[]): Invocation | 'help' | 'usage error' | undefined {
+async function viaCommander(
+  argv: readonly string[],
+): Promise<Invocation | 'help' | 'usage error' | undefined> {
   let invocation: Invocation | undefined
-  const program = buildProgram('0.0.0', { writeOut: () => {}, writeErr: () => {} }, (i) => {
+  const program = await buildProgram('0.0.0', { writeOut: () => {}, writeErr: () => {} }, (i) => {
     invocation = i
   })
   try {
@@ -69,7 +71,7 @@ function commandWords(name: string, pick: () => number): string[][] {
 }
 
 describe('parseTypical reads a line as commander does, or leaves it to commander', () => {
-  it('agrees with commander on generated lines, and never takes one commander refuses', () => {
+  it('agrees with commander on generated lines, and never takes one commander refuses', async () => {
     const pick = random(15)
     const choose = <T>(xs: readonly T[]): T => xs[Math.floor(pick() * xs.length)] as T
     let taken = 0
@@ -90,13 +92,13 @@ describe('parseTypical reads a line as commander does, or leaves it to commander
       const typical = parseTypical(argv)
       if (typical === undefined) continue
       taken++
-      expect(viaCommander(argv), JSON.stringify(argv)).toEqual(typical)
+      expect(await viaCommander(argv), JSON.stringify(argv)).toEqual(typical)
     }
     // Most generated lines are ordinary ones: the fast path must be taking them.
     expect(taken).toBeGreaterThan(300)
   })
 
-  it('takes the typical lines, with the usage commander would print', () => {
+  it('takes the typical lines, with the usage commander would print', async () => {
     const lines = [
       ['list'],
       ['--dir', '/r', 'list'],
@@ -124,7 +126,7 @@ describe('parseTypical reads a line as commander does, or leaves it to commander
     for (const argv of lines) {
       const typical = parseTypical(argv)
       expect(typical, JSON.stringify(argv)).toBeDefined()
-      expect(viaCommander(argv), JSON.stringify(argv)).toEqual(typical)
+      expect(await viaCommander(argv), JSON.stringify(argv)).toEqual(typical)
     }
   })
 

@@ -75,7 +75,7 @@ export async function execute(invocation: Invocation, io: MainIo, env: NodeJS.Pr
     let progress: ProgressSink | undefined
     if (SHOWS_PROGRESS.has(name) && io.stderr.isTTY && !globals.quiet) {
       const { createProgress } = await import('../output/progress.js')
-      progress = createProgress(io.stderr)
+      progress = await createProgress(io.stderr)
     }
     const [countTransfers, run] = await Promise.all([
       // Only a drawn bar counts bytes.

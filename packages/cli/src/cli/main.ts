@@ -73,7 +73,7 @@ async function parse(argv: readonly string[], io: MainIo): Promise<Invocation | 
   if (typical) return typical
   const { buildProgram } = await import('./program.js')
   let invocation: Invocation | undefined
-  const program = buildProgram(
+  const program = await buildProgram(
     pkg.version,
     { writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) },
     (i) => {

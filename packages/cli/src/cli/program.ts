@@ -1,4 +1,4 @@
-import { Argument, Command, type CommanderError } from 'commander'
+import type { Command, CommanderError } from 'commander'
 import type { CommandName } from './commands.js'
 import {
   COMMAND_NAMES,
@@ -57,12 +57,16 @@ function exitFor(cmd: Command) {
   }
 }
 
-/** The command line, without running anything: an action only records what was asked. */
-export function buildProgram(
+/**
+ * The command line, without running anything: an action only records what was asked. commander
+ * is imported here, so only a line that needs it (help, a mistake, an unusual spelling) loads it.
+ */
+export async function buildProgram(
   version: string,
   io: ProgramIo,
   onInvoke: (invocation: Invocation) => void,
-): Command {
+): Promise<Command> {
+  const { Argument, Command } = await import('commander')
   const program = new Command(PROGRAM)
   program
     .description(
