@@ -62,13 +62,14 @@ describe('start-up', () => {
     expect(heavy(await loadedBy(['--dir', dir, '--cwd', work, 'status', 'p-1']))).toEqual([])
   })
 
-  it('a command that writes does load them (so the checks above can fail)', async () => {
+  it('commands that lock and look up keys do load them (so the checks above can fail)', async () => {
     await writeFile(path.join(work, 'b.js'), 'b\n')
-    const loaded = heavy(
-      await loadedBy(['--dir', path.join(work, 'store'), '--cwd', work, 'backup', 'p-2', 'b.js']),
-    )
-    expect(loaded.some((f) => f.includes('cacache'))).toBe(true)
-    expect(loaded.some((f) => f.includes('proper-lockfile'))).toBe(true)
+    const store = path.join(work, 'store')
+    const backedUp = heavy(await loadedBy(['--dir', store, '--cwd', work, 'backup', 'p-2', 'b.js']))
+    expect(backedUp.some((f) => f.includes('proper-lockfile'))).toBe(true)
+    // A cleanup looks its keys up in cacache's index: cacache is loaded at that first lookup.
+    const cleaned = heavy(await loadedBy(['--dir', store, 'cleanup', 'p-2']))
+    expect(cleaned.some((f) => f.includes(`${path.sep}cacache${path.sep}`))).toBe(true)
   })
 
   it('only --store loads the AWS SDK: never --version, --help, a run on the local store or list', async () => {
