@@ -40,9 +40,10 @@ node([BIN, '--dir', store, 'backup', 'p-1', ...files])
 node([BIN, '--dir', store, 'backup', 'p-2', ...files])
 
 // Each entry gives the arguments of its n-th run. A typical backup starts a patch: each run backs
-// the 5 files up under a new uuid (same bytes, so the store does not grow). An overwrite releases
-// its pins (store lookups and removals) and is shown apart.
-let fresh = 0
+// the 5 files up under a new uuid (same bytes, so the store does not grow), in a root of its own
+// so that list and status see the same two patches at every run. An overwrite releases its pins
+// (store lookups and removals) and is shown apart.
+const fresh = { root: path.join(work, 'fresh'), n: 0 }
 const commands = {
   'node -e 0': () => ['-e', '0'],
   '--version': () => [BIN, '--version'],
@@ -51,10 +52,10 @@ const commands = {
   'backup (5 files)': () => [
     BIN,
     '--dir',
-    store,
+    fresh.root,
     '--no-auto-prune',
     'backup',
-    `new-${++fresh}`,
+    `new-${++fresh.n}`,
     ...files,
   ],
   'backup --overwrite (5 files)': () => [
