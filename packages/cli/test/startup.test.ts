@@ -62,6 +62,13 @@ describe('start-up', () => {
     expect(heavy(await loadedBy(['--dir', dir, '--cwd', work, 'status', 'p-1']))).toEqual([])
   })
 
+  it('a backup of new files does not load cacache: it writes the index line itself', async () => {
+    await writeFile(path.join(work, 'd.js'), 'd\n')
+    const cwd = ['--dir', path.join(work, 'store'), '--cwd', work]
+    const loaded = heavy(await loadedBy([...cwd, 'backup', 'p-4', 'd.js']))
+    expect(loaded.filter((f) => f.includes(`${path.sep}cacache${path.sep}`))).toEqual([])
+  })
+
   it('commands that lock and look up keys do load them (so the checks above can fail)', async () => {
     await writeFile(path.join(work, 'b.js'), 'b\n')
     const store = path.join(work, 'store')
