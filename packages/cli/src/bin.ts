@@ -8,6 +8,6 @@ const argv = process.argv.slice(2)
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   process.stdout.write(`${pkg.version}\n`)
 } else {
-  const { main } = await import('./cli/main.js')
+  const { main } = await import('./cli.js')
   process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr })
 }

@@ -62,18 +62,18 @@ describe('progress bar', () => {
     return { stream, text: () => text }
   }
 
-  it('draws nothing for small work', () => {
+  it('draws nothing for small work', async () => {
     const tty = fakeTty()
-    const bar = createProgress(tty.stream)
+    const bar = await createProgress(tty.stream)
     bar.start('backup', { files: 3, bytes: 100 })
     bar.advance({ files: 3, bytes: 100 })
     bar.stop()
     expect(tty.text()).toBe('')
   })
 
-  it('draws bytes and files for many files, and clears itself', () => {
+  it('draws bytes and files for many files, and clears itself', async () => {
     const tty = fakeTty()
-    const bar = createProgress(tty.stream)
+    const bar = await createProgress(tty.stream)
     bar.start('restore', { files: 40, bytes: 40 * 1024 })
     bar.advance({ files: 20, bytes: 20 * 1024 })
     bar.stop()

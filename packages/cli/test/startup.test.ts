@@ -41,6 +41,18 @@ describe('start-up', () => {
     expect((await loadedBy(['--help'])).some((f) => f.includes('commander'))).toBe(true)
   })
 
+  it('a typical command line is read without loading the parser (commander)', async () => {
+    const dir = path.join(work, 'store')
+    await writeFile(path.join(work, 'c.js'), 'c\n')
+    const parser = (files: string[]) => files.filter((f) => f.includes('commander'))
+    const cwd = ['--dir', dir, '--cwd', work]
+    expect(parser(await loadedBy([...cwd, 'backup', 'p-3', 'c.js']))).toEqual([])
+    expect(parser(await loadedBy(['--dir', dir, 'list', '--json']))).toEqual([])
+    expect(parser(await loadedBy([...cwd, 'status', 'p-3', '--no-color']))).toEqual([])
+    // A line it does not take (here a mistake) still gets commander's message, and exit 2.
+    expect(parser(await loadedBy(['--dir', dir, 'status'], {}, 2))).not.toEqual([])
+  })
+
   it('list, info and status (manifests and files on disk only) load neither', async () => {
     const dir = path.join(work, 'store')
     await writeFile(path.join(work, 'a.js'), 'a\n')
@@ -50,13 +62,21 @@ describe('start-up', () => {
     expect(heavy(await loadedBy(['--dir', dir, '--cwd', work, 'status', 'p-1']))).toEqual([])
   })
 
-  it('a command that writes does load them (so the checks above can fail)', async () => {
+  it('a backup of new files does not load cacache: it writes the index line itself', async () => {
+    await writeFile(path.join(work, 'd.js'), 'd\n')
+    const cwd = ['--dir', path.join(work, 'store'), '--cwd', work]
+    const loaded = heavy(await loadedBy([...cwd, 'backup', 'p-4', 'd.js']))
+    expect(loaded.filter((f) => f.includes(`${path.sep}cacache${path.sep}`))).toEqual([])
+  })
+
+  it('commands that lock and look up keys do load them (so the checks above can fail)', async () => {
     await writeFile(path.join(work, 'b.js'), 'b\n')
-    const loaded = heavy(
-      await loadedBy(['--dir', path.join(work, 'store'), '--cwd', work, 'backup', 'p-2', 'b.js']),
-    )
-    expect(loaded.some((f) => f.includes('cacache'))).toBe(true)
-    expect(loaded.some((f) => f.includes('proper-lockfile'))).toBe(true)
+    const store = path.join(work, 'store')
+    const backedUp = heavy(await loadedBy(['--dir', store, '--cwd', work, 'backup', 'p-2', 'b.js']))
+    expect(backedUp.some((f) => f.includes('proper-lockfile'))).toBe(true)
+    // A cleanup looks its keys up in cacache's index: cacache is loaded at that first lookup.
+    const cleaned = heavy(await loadedBy(['--dir', store, 'cleanup', 'p-2']))
+    expect(cleaned.some((f) => f.includes(`${path.sep}cacache${path.sep}`))).toBe(true)
   })
 
   it('only --store loads the AWS SDK: never --version, --help, a run on the local store or list', async () => {

@@ -4,11 +4,15 @@
 // one turn of the event loop whenever synchronous work has held it for longer than this.
 const HOLD_MS = 2
 
-let since = performance.now()
+// process.hrtime, not performance.now(): the `performance` global loads node's perf_hooks at its
+// first use, and this module is loaded (and this clock read) by every command of the CLI.
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+let since = now()
 
 /** Yields to the event loop if it has not turned for `HOLD_MS`; otherwise costs a clock read. */
 export async function breathe(): Promise<void> {
-  if (performance.now() - since < HOLD_MS) return
+  if (now() - since < HOLD_MS) return
   await new Promise((resolve) => setImmediate(resolve))
-  since = performance.now()
+  since = now()
 }

@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { HashingStream, type PutResult, sha256Integrity } from '@patch-backup/core'
-import cacache from 'cacache'
+import { loadCacache } from './load-cacache.js'
 import { contentPathFor, TMP_DIR, tmpPathFor, trashPathFor, trashPrefixFor } from './paths.js'
 import { references } from './references.js'
 
@@ -210,7 +210,7 @@ export function removeScratchSync(tmp: string): void {
 
 /** Every live index entry (deleted keys are left out). Errors surface on the iterator. */
 export async function* listIndexEntries(cachePath: string): AsyncGenerator<IndexEntry> {
-  const stream = cacache.ls.stream(cachePath)
+  const stream = (await loadCacache()).ls.stream(cachePath)
   // Minipass replays a past error to the next listener, so the iterator still sees it; this only keeps
   // an error after an early `break` from being thrown as unhandled.
   stream.on('error', () => {})

@@ -14,7 +14,6 @@ import {
   VerifyingStream,
   verifyBytes,
 } from '@patch-backup/core'
-import cacache from 'cacache'
 import { type CollectGarbageResult, collectGarbage, removeDeadScratch } from './collect-garbage.js'
 import {
   contentExists,
@@ -32,6 +31,7 @@ import {
   writeTempSync,
 } from './content.js'
 import { indexEntries } from './index-entry.js'
+import { loadCacache } from './load-cacache.js'
 import { contentPathFor, tmpPathFor } from './paths.js'
 import { references } from './references.js'
 
@@ -51,11 +51,15 @@ export interface CacacheStore extends BackupStore {
 }
 
 // `@types/cacache` leaves out rm.entry's options; cacache 20 takes `{ removeFully }`.
-const removeIndexEntry = cacache.rm.entry as (
+type RemoveEntry = (
   cachePath: string,
   key: string,
   opts: { removeFully: boolean },
 ) => Promise<unknown>
+
+async function removeIndexEntry(cachePath: string, key: string, opts: { removeFully: boolean }) {
+  return ((await loadCacache()).rm.entry as RemoveEntry)(cachePath, key, opts)
+}
 
 /** cacache's own integrity failures (EINTEGRITY) become ours; anything else that is not ours is STORE_ERROR. */
 function translate(error: unknown, integrity: string, action: string): PatchBackupError {
@@ -105,7 +109,7 @@ async function readVerified(
 
 async function lookUp(cachePath: string, key: string) {
   // memoize: false, so an entry another caller memoized in this process cannot shadow the disk.
-  return cacache.get.info(cachePath, key, { memoize: false })
+  return (await loadCacache()).get.info(cachePath, key, { memoize: false })
 }
 
 /**

@@ -8,7 +8,6 @@ import {
   PatchBackupError,
   parseUuid,
 } from '@patch-backup/core'
-import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff'
 import { manifestKey } from '../project.js'
 import type { CommandContext } from './context.js'
 import { fileNotFound, patchNotFound } from './not-found.js'
@@ -89,6 +88,8 @@ export async function diff(options: DiffOptions, { backups }: CommandContext): P
     return result
   }
   result.comparison = 'text'
+  // The diff library only for a text diff: imported here, not with the CLI.
+  const { createTwoFilesPatch, FILE_HEADERS_ONLY } = await import('diff')
   result.diff = createTwoFilesPatch(
     `a/${key}`,
     now ? `b/${key}` : '/dev/null',

@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { ProgressSink } from '../commands/context.js'
 import { formatBytes } from './bytes.js'
 
@@ -7,8 +7,10 @@ export const PROGRESS_MIN_FILES = 20
 export const PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 
 /** A bar on `stream` (the caller checks it is a terminal) for work big enough to need one. */
-export function createProgress(stream: NodeJS.WritableStream): ProgressSink {
-  let bar: cliProgress.SingleBar | undefined
+export async function createProgress(stream: NodeJS.WritableStream): Promise<ProgressSink> {
+  // Imported with the bar: runs without a terminal never load it.
+  const { default: cliProgress } = await import('cli-progress')
+  let bar: SingleBar | undefined
   let total = { files: 0, bytes: 0 }
   const done = { files: 0, bytes: 0 }
   const byBytes = () => total.bytes > 0

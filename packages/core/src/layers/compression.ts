@@ -1,6 +1,5 @@
 import { pipeline, Readable, type Transform } from 'node:stream'
 import { promisify } from 'node:util'
-import zlib from 'node:zlib'
 import { PatchBackupError } from '../errors.js'
 import type { BackupStore } from '../types.js'
 import {
@@ -12,6 +11,14 @@ import {
   type LayeredStore,
   readHead,
 } from './layer.js'
+
+type Zlib = typeof import('node:zlib')
+let loadedZlib: Zlib | undefined
+/** node:zlib, at the first (de)compression: a run with no compression configured never loads it. */
+function zlib(): Zlib {
+  loadedZlib ??= process.getBuiltinModule('node:zlib')
+  return loadedZlib
+}
 
 export type CompressionAlgorithm = 'gzip' | 'brotli' | 'zstd' | 'none'
 
@@ -56,8 +63,8 @@ interface ZstdZlib {
 }
 
 const zstd = (): ZstdZlib | undefined =>
-  typeof (zlib as unknown as Partial<ZstdZlib>).createZstdCompress === 'function'
-    ? (zlib as unknown as ZstdZlib)
+  typeof (zlib() as unknown as Partial<ZstdZlib>).createZstdCompress === 'function'
+    ? (zlib() as unknown as ZstdZlib)
     : undefined
 
 function zstdUnsupported(action: string): PatchBackupError {
@@ -68,7 +75,7 @@ function zstdUnsupported(action: string): PatchBackupError {
 }
 
 const zstdLevelKey = () =>
-  (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel ?? 100
+  (zlib().constants as unknown as Record<string, number>).ZSTD_c_compressionLevel ?? 100
 
 function compressorOptions(method: Method, level: number): object {
   if (method === METHOD.gzip) return { level }
@@ -77,8 +84,8 @@ function compressorOptions(method: Method, level: number): object {
     // nearly all smaller than it. Fixed, so the same input still gives the same bytes.
     return {
       params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: level,
-        [zlib.constants.BROTLI_PARAM_LGWIN]: 20,
+        [zlib().constants.BROTLI_PARAM_QUALITY]: level,
+        [zlib().constants.BROTLI_PARAM_LGWIN]: 20,
       },
     }
   }
@@ -87,24 +94,26 @@ function compressorOptions(method: Method, level: number): object {
 
 function createCompressor(method: Method, level: number): Transform {
   const options = compressorOptions(method, level)
-  if (method === METHOD.gzip) return zlib.createGzip(options)
-  if (method === METHOD.brotli) return zlib.createBrotliCompress(options)
+  if (method === METHOD.gzip) return zlib().createGzip(options)
+  if (method === METHOD.brotli) return zlib().createBrotliCompress(options)
   const z = zstd()
   if (!z) throw zstdUnsupported('compress with')
   return z.createZstdCompress(options)
 }
 
 function createDecompressor(method: Method): Transform {
-  if (method === METHOD.gzip) return zlib.createGunzip()
-  if (method === METHOD.brotli) return zlib.createBrotliDecompress()
+  if (method === METHOD.gzip) return zlib().createGunzip()
+  if (method === METHOD.brotli) return zlib().createBrotliDecompress()
   const z = zstd()
   if (!z) throw zstdUnsupported('read a backup compressed with')
   return z.createZstdDecompress()
 }
 
-const gzipOnce = promisify(zlib.gzip)
-const brotliOnce = promisify(zlib.brotliCompress)
-const deflateRawOnce = promisify(zlib.deflateRaw)
+const gzipOnce = (data: Buffer, options: object) => promisify(zlib().gzip)(data, options)
+const brotliOnce = (data: Buffer, options: object) =>
+  promisify(zlib().brotliCompress)(data, options)
+const deflateRawOnce = (data: Buffer, options: { level: number }) =>
+  promisify(zlib().deflateRaw)(data, options)
 
 function compressOnce(method: Method, level: number, data: Buffer): Promise<Buffer> {
   const options = compressorOptions(method, level)
