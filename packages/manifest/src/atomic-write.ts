@@ -5,6 +5,7 @@ import {
   renameSync,
   rmSync,
   unlink as unlinkCallback,
+  unlinkSync,
   writeFile as writeFileCallback,
   writevSync,
 } from 'node:fs'
@@ -84,35 +85,56 @@ export function writeFileAtomicSync(
     beforeRename()
     renameSync(temp, path)
   } catch (error) {
-    if (retired) unlinkCallback(retired, ignore)
+    if (retired) drop(retired)
     try {
       rmSync(temp, { force: true })
     } catch {}
     if (error instanceof PatchBackupError) throw error
     throw unwritable(path, 'write', error)
   }
-  if (retired) unlinkCallback(retired, ignore)
+  if (retired) drop(retired)
 }
 
-const ignore = () => {}
+/** Second names not yet unlinked: a process that exits first unlinks them on its way out. */
+const pending = new Set<string>()
+
+let exitHooked = false
+
+function drop(name: string): void {
+  if (!exitHooked) {
+    exitHooked = true
+    process.once('exit', dropPending)
+  }
+  pending.add(name)
+  unlinkCallback(name, () => pending.delete(name))
+}
+
+function dropPending(): void {
+  for (const name of pending) {
+    try {
+      unlinkSync(name)
+    } catch {}
+  }
+  pending.clear()
+}
 
 /** Creates `file` (it must not exist) holding `chunks` in order: one `writev` in the common case. */
 function writeChunks(file: string, chunks: readonly Buffer[]): void {
   const fd = openSync(file, 'wx')
   try {
-    let pending = chunks.filter((chunk) => chunk.length > 0)
-    while (pending.length > 0) {
-      let written = writevSync(fd, pending)
+    let left = chunks.filter((chunk) => chunk.length > 0)
+    while (left.length > 0) {
+      let written = writevSync(fd, left)
       // A short write (rare on a regular file): drop what went out, write the rest.
       const rest: Buffer[] = []
-      for (const chunk of pending) {
+      for (const chunk of left) {
         if (written >= chunk.length) written -= chunk.length
         else {
           rest.push(chunk.subarray(written))
           written = 0
         }
       }
-      pending = rest
+      left = rest
     }
   } finally {
     closeSync(fd)

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { isPatchBackupError } from '@patch-backup/core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { bytesOf, integrityOf } from './fixtures/content.mjs'
@@ -127,6 +128,7 @@ describe('many processes on one root', () => {
       await expect(backups.verify()).resolves.toMatchObject({ ok: WRITERS * CALLS, problems: [] })
       const distinct = new Set([...expected.values()].map((b) => integrityOf(b))).size
       await expect(countContentFiles(path.join(ws.cachePath, 'content-v2'))).resolves.toBe(distinct)
+      await sleep(50) // a lock this process took is kept 5 ms for a next call (lock-keeper.ts)
       await expect(readdir(ws.manifestsDir)).resolves.toEqual(['shared.json'])
     } finally {
       await ws.dispose()
@@ -168,6 +170,7 @@ describe('many processes on one root', () => {
       expect(files).toContain('after.txt')
       expect(files?.every((f) => f === 'after.txt' || f.startsWith('loop/'))).toBe(true)
       await expect(backups.verify('held')).resolves.toMatchObject({ problems: [] })
+      await sleep(50) // our own lock is kept 5 ms for a next call (lock-keeper.ts), then released
       await expect(readdir(ws.manifestsDir)).resolves.not.toContain('held.json.lock')
     } finally {
       await holder.kill()
