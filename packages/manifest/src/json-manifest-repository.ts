@@ -224,11 +224,7 @@ export function createJsonManifestRepository(
                 }
                 const nextDocument = ManifestDocument.from(next, id, path)
                 // The same text (fn returned its copy unchanged): nothing to write.
-                if (
-                  document &&
-                  Buffer.concat(nextDocument.chunks()).equals(Buffer.concat(document.chunks()))
-                )
-                  return current
+                if (document?.matches(Buffer.concat(nextDocument.chunks()))) return current
                 await write(nextDocument)
                 return nextDocument.manifest
               },

@@ -194,7 +194,7 @@ export async function ensureContentSync(
   size: number,
 ): Promise<void> {
   if (hasSize(target, size)) return
-  await placeContent(cachePath, tmp, target, size)
+  await placeContentSync(cachePath, tmp, target, size)
 }
 
 function hasSize(file: string, size: number): boolean {

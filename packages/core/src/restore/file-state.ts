@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readlinkSync,
-  readSync,
-} from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs'
 import { lstat, open, readlink } from 'node:fs/promises'
 import { breathe } from '../breathe.js'
 import { PatchBackupError } from '../errors.js'
+import { readWholeSync } from '../read-sync.js'
 import type { BackupInfo } from '../types.js'
 
 /**
@@ -133,20 +126,14 @@ function inspectSync(
     if (opened.isDirectory()) return described('directory', opened)
     if (!opened.isFile()) return described('other', opened, { type: typeOf(opened) })
     if (opened.size > SMALL_FILE_BYTES) return LARGE
-    // One byte more than the size: a file that grew since fstat is seen and streamed instead.
-    const buffer = Buffer.allocUnsafe(opened.size + 1)
-    let filled = 0
+    let bytes: Buffer | undefined
     try {
-      while (filled < buffer.length) {
-        const read = readSync(fd, buffer, filled, buffer.length - filled, filled)
-        if (read === 0) break
-        filled += read
-      }
+      bytes = readWholeSync(fd, opened.size)
     } catch (error) {
       return described('unreadable', opened, { reason: errnoOf(error) })
     }
-    if (filled > opened.size) return LARGE
-    const bytes = buffer.subarray(0, filled)
+    if (bytes === undefined) return LARGE // it grew since fstat: streamed instead
+    const filled = bytes.length
     return {
       kind: 'file',
       integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`,

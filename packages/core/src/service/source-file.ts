@@ -2,10 +2,11 @@
 // close: a few microseconds each, where each async call is a thread-pool round trip); large ones,
 // and files whose hard links are to be broken first, go through a file handle and a stream.
 
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
 import type { open } from 'node:fs/promises'
 import { PatchBackupError } from '../errors.js'
 import type { ProjectFile } from '../file-path.js'
+import { readWholeSync } from '../read-sync.js'
 
 /** Files up to this size go to the store as one buffer: one read instead of a stream's round trips. */
 export const SMALL_FILE_BYTES = 1024 * 1024
@@ -19,17 +20,6 @@ export function unreadable(file: ProjectFile, error: unknown): PatchBackupError 
     `Cannot read ${file.absolute} to back it up (${reason}). Check that it exists, is a regular file and is readable.`,
     { cause: error, path: file.key },
   )
-}
-
-/** Fills `buffer` from `read` until it is full or the file ends; resolves the bytes read. */
-function fill(buffer: Buffer, read: (offset: number) => number): number {
-  let filled = 0
-  while (filled < buffer.length) {
-    const bytesRead = read(filled)
-    if (bytesRead === 0) break
-    filled += bytesRead
-  }
-  return filled
 }
 
 export interface SmallSource {
@@ -54,11 +44,8 @@ export function readSmallSync(file: ProjectFile, breakLinks: boolean): SmallSour
     const info = fstatSync(fd)
     if (!info.isFile()) throw unreadable(file, new Error('not a regular file'))
     if (info.size > SMALL_FILE_BYTES || (breakLinks && info.nlink > 1)) return undefined
-    // One byte more than the size: a file that grew since fstat is seen and streamed instead.
-    const buffer = Buffer.allocUnsafe(info.size + 1)
-    const filled = fill(buffer, (at) => readSync(fd, buffer, at, buffer.length - at, at))
-    if (filled > info.size) return undefined
-    return { info, data: buffer.subarray(0, filled) }
+    const data = readWholeSync(fd, info.size) // undefined: it grew since fstat, so it is streamed
+    return data && { info, data }
   } catch (error) {
     if (error instanceof PatchBackupError) throw error
     throw unreadable(file, error)
