@@ -126,6 +126,95 @@ export function restoreTransactionTests(t: ServiceTest): void {
       })
     })
 
+    it('keeps the small files an atomic restore replaces in a few packs, and undo returns each byte and mode', async () => {
+      const files = Array.from({ length: 120 }, (_, i) => t.key(`packs/d${i % 7}/f${i}.js`))
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      // Patched bytes of every kind a pack holds: empty, small, one too large for a pack, modes.
+      const patched = (i: number) =>
+        i === 0 ? '' : i === 1 ? 'x'.repeat(300 * 1024) : `patched ${i} `.repeat(i)
+      for (const [i, f] of files.entries()) await write(f, patched(i), i % 2 ? 0o755 : 0o640)
+      const result = await t.backups.restoreAllBackups(UUID, { atomic: true })
+      expect(result).toMatchObject({ failed: [] })
+      for (const f of files) await expect(read(f)).resolves.toBe(`original ${f}`)
+      const last = (await t.backups.getPatchMetadata(UUID))?.lastRestore as {
+        files: Record<string, { key: string }>
+      }
+      // One blob per replaced file cost four to six new inodes each; 119 small ones share packs.
+      const keys = new Set(Object.values(last.files).map((s) => s.key))
+      expect(keys.size).toBeLessThanOrEqual(3)
+      const undone = await t.backups.undoRestore(UUID)
+      expect(undone).toMatchObject({ failed: [], errors: [] })
+      expect(undone.undone).toHaveLength(files.length)
+      for (const [i, f] of files.entries()) {
+        await expect(read(f)).resolves.toBe(patched(i))
+        expect((await stat(at(f))).mode & 0o777).toBe(i % 2 ? 0o755 : 0o640)
+      }
+    })
+
+    it('refuses a packed snapshot a hand-edited manifest points outside its pack or at other bytes', async () => {
+      const files = [t.key('pk/a.js'), t.key('pk/b.js'), t.key('pk/c.js')]
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      await patchAll(files)
+      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      type Packed = { integrity: string; size: number; pack: { offset: number; size: number } }
+      const edit = async (change: (files: Record<string, Packed>) => void) => {
+        await t.fixture.manifests.repo.update(UUID, (m) => {
+          const next = structuredClone(m!)
+          change((next.lastRestore as { files: Record<string, Packed> }).files)
+          return next
+        })
+      }
+      const [a, b, c] = files as [string, string, string]
+      await edit((f) => {
+        f[a]!.pack.offset = 1e6 // past the pack's end
+        f[b]!.pack.size = 64 * 1024 * 1024 // a pack no restore writes, read whole
+        f[c]!.integrity = sha256Integrity('other bytes') // the slice is not these bytes
+      })
+      const undone = await t.backups.undoRestore(UUID)
+      expect(undone.undone).toEqual([])
+      expect(Object.fromEntries(undone.errors.map((e) => [e.path, e.code]))).toEqual({
+        [a]: 'INVALID_MANIFEST',
+        [b]: 'INVALID_MANIFEST',
+        [c]: 'INTEGRITY_MISMATCH',
+      })
+      for (const f of files) await expect(read(f)).resolves.toBe(`original ${f}`)
+    })
+
+    it('rolls back from packed snapshots when recovering a restore that failed while committing', async () => {
+      const files = [t.key('rb/a.js'), t.key('rb/b.js'), t.key('rb/c/d.js')]
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      await patchAll(files)
+      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const { lastRestore, ...manifest } = (await t.backups.getPatchMetadata(UUID))!
+      const previous = (lastRestore as { files: Record<string, { pack?: unknown }> }).files
+      expect(Object.values(previous).every((s) => s.pack !== undefined)).toBe(true)
+      // A restore that renamed every file, then failed and died before putting them back.
+      await t.fixture.manifests.repo.update(UUID, () => ({
+        ...manifest,
+        restoreJournal: {
+          id: 'mx0.dead',
+          phase: 'rolling-back',
+          startedAt: t.clock.toISOString(),
+          owner: { pid: 999_999_999, host: 'elsewhere' },
+          files: Object.fromEntries(
+            files.map((f, i) => [
+              f,
+              {
+                temp: `${f.slice(0, f.lastIndexOf('/') + 1)}.pb-mx0.dead-${i}.tmp`,
+                previous: previous[f],
+              },
+            ]),
+          ),
+        },
+      }))
+      t.clock = new Date(t.clock.getTime() + 11 * 60 * 1000)
+      await expect(t.backups.recover(UUID)).resolves.toMatchObject({ outcome: 'rolled-back' })
+      for (const f of files) await expect(read(f)).resolves.toBe(`patched ${f}`)
+    })
+
     it('refuses an atomic restore with a drifted file and changes nothing', async () => {
       await t.backups.createBackups(UUID, [
         t.key(LODASH),

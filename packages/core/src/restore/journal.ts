@@ -11,6 +11,16 @@ export interface Snapshot {
   key?: string
   /** The target was this symlink (kept as a link, never read through; no bytes stored). */
   symlink?: string
+  /** The bytes are a slice of the blob `key` holds (a pack of several snapshots). */
+  pack?: SnapshotPack
+}
+
+/** Where a packed snapshot lies: `Snapshot.size` bytes from `offset` in the pack. */
+export interface SnapshotPack {
+  /** The whole pack's integrity and size, to read it from the store. */
+  integrity: string
+  size: number
+  offset: number
 }
 
 export interface JournalFile {

@@ -1,7 +1,7 @@
 // Restores: the transaction, its journal, undo and recovery, and the only writes to project files.
 // Restore never writes outside a confining project root and never frees stored bytes (it adds snapshots).
 
-import { constants } from 'node:fs'
+import { constants, renameSync } from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -50,6 +50,7 @@ import {
   writeNewFile,
   writeNewFileSync,
 } from './safe-target.js'
+import { PACKABLE_BYTES, type PackCache, packedBytes, storePacks } from './snapshot-pack.js'
 
 export interface RestoreOptions {
   /** Restore a `drifted` file anyway; its current bytes are kept as a snapshot first. */
@@ -179,6 +180,30 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     return stream
   }
 
+  function modeOf(blob: Snapshot | BackupInfo): number | undefined {
+    const recorded = blob.mode as number | undefined
+    return recorded === undefined || deps.allowSpecialModeBits
+      ? recorded
+      : recorded & PERMISSION_BITS
+  }
+
+  /** Bytes already checked, to the target (temp + rename) or into the new file `temp`. */
+  async function writeBytes(
+    file: ProjectFile,
+    bytes: Buffer,
+    blob: Snapshot | BackupInfo,
+    temp?: string,
+  ): Promise<void> {
+    const mode = modeOf(blob)
+    try {
+      await deps.ensureParent(file)
+      if (temp === undefined) writeAtomicallySync(file.absolute, bytes, mode)
+      else writeNewFileSync(temp, bytes, mode ?? 0o644)
+    } catch (error) {
+      throw unwritable(file, error)
+    }
+  }
+
   /**
    * Verified bytes from the store: to the target (temp + rename), or with `temp` into that new
    * temp file only, leaving the target untouched (an atomic restore's staging).
@@ -189,22 +214,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     blob: Snapshot | BackupInfo,
     temp?: string,
   ): Promise<void> {
-    const recorded = blob.mode as number | undefined
-    const mode =
-      recorded === undefined || deps.allowSpecialModeBits ? recorded : recorded & PERMISSION_BITS
+    const mode = modeOf(blob)
     // A small blob the store holds as it is: read, checked and written with synchronous calls.
     await breathe()
     const whole = store.readWhole?.(storeKey, blob.integrity, SMALL_BLOB_BYTES)
     if (whole) {
       if (whole.length !== blob.size) verifyBytes(whole, blob.integrity, blob.size)
-      try {
-        await deps.ensureParent(file)
-        if (temp === undefined) writeAtomicallySync(file.absolute, whole, mode)
-        else writeNewFileSync(temp, whole, mode ?? 0o644)
-      } catch (error) {
-        throw unwritable(file, error)
-      }
-      return
+      return writeBytes(file, whole, blob, temp)
     }
     const openSource = () => openBlob(storeKey, file, blob.integrity)
     // Hashing bytes the store has just verified again cost a fifth of a large restore's time;
@@ -312,8 +328,16 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     await store.removeDeadScratch?.().catch(() => 0)
   }
 
-  /** Puts back what a restore replaced, checking where the target resolves to at this moment. */
-  async function putBack(uuid: string, key: string, previous: Snapshot | null): Promise<void> {
+  /**
+   * Puts back what a restore replaced, checking where the target resolves to at this moment.
+   * `packs` holds the snapshot packs read so far by this undo or recovery.
+   */
+  async function putBack(
+    uuid: string,
+    key: string,
+    previous: Snapshot | null,
+    packs: PackCache,
+  ): Promise<void> {
     const file = fileOf(key)
     if (previous === null) {
       if (await deps.checkNow(file)) await rm(file.absolute, { force: true })
@@ -321,6 +345,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       await deps.ensureParent(file)
       await deps.checkNow(file)
       await replaceWithSymlink(file.absolute, previous.symlink)
+    } else if (previous.pack !== undefined) {
+      const storeKey = snapshotStoreKey(uuid, key, previous)
+      await breathe()
+      await writeBytes(file, await packedBytes(store, storeKey, previous, packs), previous)
     } else await writeFromStore(snapshotStoreKey(uuid, key, previous), file, previous)
   }
 
@@ -425,9 +453,10 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       await setJournal(uuid, undefined, previousOf(journal))
       return { outcome: 'rolled-forward', files: entries.map(([k]) => k) }
     }
+    const packs: PackCache = new Map()
     for (const [key, f] of entries) {
       await settle(key, () => rm(tempOf(f.temp), { force: true }))
-      if (journal.phase === 'rolling-back') await putBack(uuid, key, f.previous)
+      if (journal.phase === 'rolling-back') await putBack(uuid, key, f.previous, packs)
     }
     await setJournal(uuid, undefined)
     return { outcome: 'rolled-back', files: entries.map(([k]) => k) }
@@ -516,30 +545,55 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       owner: { pid: process.pid, host: os.hostname() },
       files: {},
     }
-    const snapshotErrors = await pMap(
-      work,
-      async (p, i) => {
-        try {
-          const previous = p.current ? await snapshot(uuid, p.file, p.current, id) : null
-          const temp = path.posix.join(path.posix.dirname(p.key), `.pb-${id}-${i}.tmp`)
-          journal.files[p.key] = { temp, previous } satisfies JournalFile
-          return undefined
-        } catch (error) {
-          return toFileError(p.key, error)
-        }
-      },
-      { concurrency },
+    const tempOfStep = (p: (typeof work)[number], i: number) =>
+      path.posix.join(path.posix.dirname(p.key), `.pb-${id}-${i}.tmp`)
+    // Small regular files go into a few packs; the rest get a snapshot each.
+    const packable = work.flatMap((p, i) =>
+      p.current?.kind === 'file' && p.current.bytes && p.current.bytes.length <= PACKABLE_BYTES
+        ? [{ p, i, bytes: p.current.bytes, integrity: p.current.integrity, mode: p.current.mode }]
+        : [],
     )
+    const packed = new Set(packable.map((t) => t.p))
+    const packKeys: string[] = []
+    let packError: FileError | undefined
+    try {
+      const snapshots = await storePacks(
+        store,
+        packable,
+        (n) => snapshotKey(uuid, `\0pack-${n}`, id),
+        packKeys,
+      )
+      packable.forEach((t, n) => {
+        journal.files[t.p.key] = { temp: tempOfStep(t.p, t.i), previous: snapshots[n] ?? null }
+      })
+    } catch (error) {
+      packError = toFileError((packable[0] as (typeof packable)[number]).p.key, error)
+    }
+    const snapshotErrors = packError
+      ? [packError]
+      : await pMap(
+          work,
+          async (p, i) => {
+            if (packed.has(p)) return undefined
+            try {
+              const previous = p.current ? await snapshot(uuid, p.file, p.current, id) : null
+              journal.files[p.key] = { temp: tempOfStep(p, i), previous } satisfies JournalFile
+              return undefined
+            } catch (error) {
+              return toFileError(p.key, error)
+            }
+          },
+          { concurrency },
+        )
     const notKept = snapshotErrors.filter((e): e is FileError => e !== undefined)
     if (notKept.length > 0) {
       // The snapshots kept so far were never recorded: free them now rather than leave them to gc.
-      await freeSnapshots(
-        Object.entries(journal.files).flatMap(([key, f]) =>
-          f.previous && f.previous.symlink === undefined
-            ? [snapshotStoreKey(uuid, key, f.previous)]
-            : [],
-        ),
-      )
+      const kept = new Set(packKeys)
+      for (const [key, f] of Object.entries(journal.files)) {
+        if (f.previous && f.previous.symlink === undefined)
+          kept.add(snapshotStoreKey(uuid, key, f.previous))
+      }
+      await freeSnapshots([...kept])
       return fail(notKept)
     }
     await setJournal(uuid, journal)
@@ -573,7 +627,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     await setJournal(uuid, journal)
     for (const p of work) {
       try {
-        await rename(tempOf((journal.files[p.key] as JournalFile).temp), p.file.absolute)
+        // Synchronous: a thread-pool round trip per rename doubled the time targets are mixed.
+        await breathe()
+        renameSync(tempOf((journal.files[p.key] as JournalFile).temp), p.file.absolute)
       } catch (error) {
         journal.phase = 'rolling-back'
         await setJournal(uuid, journal)
@@ -593,11 +649,12 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const outcome: FileOutcomes = { done: [], failed: [], errors: [] }
     const last = lastRestoreOf(await manifests.get(uuid))
     if (!last) return outcome
+    const packs: PackCache = new Map()
     for (const [key, previous] of Object.entries(last.files).sort(([a], [b]) =>
       a.localeCompare(b),
     )) {
       try {
-        await putBack(uuid, key, previous)
+        await putBack(uuid, key, previous, packs)
         outcome.done.push(key)
       } catch (error) {
         outcome.failed.push(key)
