@@ -52,8 +52,8 @@ export function readKnownManifest(path: string, uuid: string): ManifestDocument 
   }
   const seen = known.get(path)
   if (seen?.document.matches(bytes)) return seen.document
-  const parsed = parseManifest(bytes.toString('utf8'), path, uuid)
-  const document = ManifestDocument.from(parsed, uuid, path)
+  const text = bytes.toString('utf8')
+  const document = ManifestDocument.read(bytes, text, parseManifest(text, path, uuid), uuid, path)
   remember(path, bytes.length, document)
   return document
 }

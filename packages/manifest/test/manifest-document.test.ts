@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BackupInfo, PatchManifest } from '@patch-backup/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createJsonManifestRepository, type JsonManifestRepository } from '../src/index.js'
 import { ManifestDocument } from '../src/manifest-document.js'
 import { tempRoot } from './helpers.js'
@@ -111,6 +111,80 @@ describe('ManifestDocument', () => {
     expect(Object.isFrozen(document.manifest)).toBe(true)
     expect(Object.isFrozen(document.manifest.files)).toBe(true)
     expect(Object.isFrozen(document.entry('a.js'))).toBe(true)
+  })
+
+  it('reads a file whole without serializing its entries, and writes on from it as JSON.stringify would', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const next = random(seed)
+      const files: Record<string, BackupInfo> = {}
+      for (let i = 0; i < 10 + Math.floor(next() * 40); i++) {
+        const name =
+          next() < 0.2 ? (NAMES[Math.floor(next() * NAMES.length)] as string) : `f${i}.js`
+        Object.defineProperty(files, name, {
+          value: entry(name, next() < 0.3 ? { patchedIntegrity: 'sha256-x' } : {}),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
+      }
+      const model: PatchManifest = {
+        uuid: 'p',
+        patchedAt: '2026-11-30T00:00:00.000Z',
+        files,
+        ...(next() < 0.5 && { lastRestore: { at: 't', files: { 'a.js': null } } }),
+      }
+      const text = seedText(model)
+      const stringify = vi.spyOn(JSON, 'stringify')
+      const document = ManifestDocument.read(
+        Buffer.from(text),
+        text,
+        JSON.parse(text),
+        'p',
+        'p.json',
+      )
+      // The whole, to compare with the file, and the fields after `files` (the tail): no entry.
+      expect(stringify.mock.calls.length, `seed ${seed}`).toBeLessThanOrEqual(3)
+      stringify.mockRestore()
+      expect(document.text).toBe(text)
+      expect(document.matches(Buffer.from(text))).toBe(true)
+      expect(document.manifest).toEqual(JSON.parse(text))
+      expect(Object.isFrozen(document.manifest.files)).toBe(true)
+      const first = Object.keys(files)[0] as string
+      expect(Object.isFrozen(document.entry(first))).toBe(true)
+      const added = document.withEntries([entry('added.js')], false, 'p.json')
+      const withAdded = { ...model, files: { ...files, 'added.js': entry('added.js') } }
+      expect(added?.text, `seed ${seed}`).toBe(seedText(withAdded))
+      const replaced = document.withEntries([entry(first, { size: 7 })], true, 'p.json')
+      expect(JSON.parse(replaced?.text as string).files[first].size).toBe(7)
+      expect(replaced?.text).toBe(
+        seedText({ ...model, files: { ...files, [first]: entry(first, { size: 7 }) } }),
+      )
+      // An update function's result built from the read values, as the service's restores make.
+      const updated = { ...document.manifest, lastRestore: { at: 'u', files: {} } }
+      expect(ManifestDocument.from(updated, 'p', 'p.json').text).toBe(seedText(updated))
+    }
+  })
+
+  it('reads a file in another spelling (indent, byte-order mark) as its canonical text', () => {
+    const model = { uuid: 'p', patchedAt: 't', files: { 'a.js': entry('a.js') } }
+    for (const text of [
+      JSON.stringify(model, null, 4),
+      JSON.stringify(model),
+      `${seedText(model)} `,
+    ]) {
+      const document = ManifestDocument.read(
+        Buffer.from(text),
+        text,
+        JSON.parse(text),
+        'p',
+        'p.json',
+      )
+      expect(document.text).toBe(seedText(model))
+      expect(document.matches(Buffer.from(text))).toBe(false)
+      expect(document.withEntries([entry('b.js')], false, 'p.json')?.text).toBe(
+        seedText({ ...model, files: { ...model.files, 'b.js': entry('b.js') } }),
+      )
+    }
   })
 
   it('refuses an entry that would not read back, naming it', () => {
