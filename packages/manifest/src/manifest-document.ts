@@ -37,7 +37,7 @@ interface Piece {
  * Values of a file this module read whole and froze (see `ManifestDocument.read`): canonical
  * already, their text is made the first time something needs it.
  */
-const readValues = new WeakSet<object>()
+const readValues = [new WeakSet<object>(), new WeakSet<object>()]
 
 /** A canonical value's piece, its text serialized on first use. */
 function lazyPiece(value: unknown, depth: number): Piece {
@@ -60,7 +60,8 @@ function piece(value: unknown, depth: number): Piece | undefined {
   if (typeof value === 'object' && value !== null) {
     const known = textAt[depth]?.get(value)
     if (known !== undefined) return { text: known, value, fresh: false }
-    if (readValues.has(value)) return lazyPiece(value, depth)
+    // Only at the depth it was read at: a top-level field moved under `files` is checked as an entry.
+    if (readValues[depth]?.has(value)) return lazyPiece(value, depth)
   }
   const raw = JSON.stringify(value, null, 2)
   if (raw === undefined) return undefined
@@ -216,7 +217,12 @@ export class ManifestDocument {
     const top = parsed as unknown as Record<string, unknown>
     const given = top.files as Record<string, unknown>
     const entryNames = Object.keys(given)
-    if (entryNames.length === 0 || `${JSON.stringify(parsed, null, 2)}\n` !== text)
+    // Bytes that are not UTF-8 decode to U+FFFD: the text may then match while the bytes do not.
+    if (
+      entryNames.length === 0 ||
+      `${JSON.stringify(parsed, null, 2)}\n` !== text ||
+      (text.includes('\uFFFD') && !bytes.equals(Buffer.from(text)))
+    )
       return ManifestDocument.from(parsed, uuid, path)
     deepFreeze(parsed)
     const fields = new Map<string, Piece>()
@@ -225,11 +231,12 @@ export class ManifestDocument {
       const value = top[key]
       if (key === 'files') fields.set(key, { text: '', value: undefined, fresh: false })
       else fields.set(key, lazyPiece(value, FIELD))
-      if (key !== 'files' && typeof value === 'object' && value !== null) readValues.add(value)
+      if (key !== 'files' && typeof value === 'object' && value !== null)
+        readValues[FIELD]?.add(value)
     }
     for (const name of entryNames) {
       const entry = given[name] as object
-      readValues.add(entry)
+      readValues[ENTRY]?.add(entry)
       files.set(name, lazyPiece(entry, ENTRY))
     }
     const tail = Buffer.from(tailOf(fields, true))

@@ -187,6 +187,43 @@ describe('ManifestDocument', () => {
     }
   })
 
+  it('checks a top-level field it read as an entry when an update moves it under files', () => {
+    const model = {
+      uuid: 'p',
+      patchedAt: 't',
+      files: { 'a.js': entry('a.js') },
+      lastRestore: { at: 'x', files: {} },
+    }
+    const text = seedText(model)
+    const document = ManifestDocument.read(Buffer.from(text), text, JSON.parse(text), 'p', 'p.json')
+    const current = document.manifest
+    expect(() =>
+      ManifestDocument.from(
+        { ...current, files: { ...current.files, 'bad.js': current.lastRestore } },
+        'p',
+        'p.json',
+      ),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_MANIFEST' }))
+  })
+
+  it('keeps no byte of a file that is not UTF-8: the document is the canonical encoding', () => {
+    const model = { uuid: 'p', patchedAt: 't', files: { 'a.js': entry('a.js') } }
+    const good = Buffer.from(seedText(model))
+    // A truncated 4-byte sequence: 3 bytes that decode to one U+FFFD, itself 3 bytes in UTF-8.
+    const at = good.indexOf('"patchedAt": "t"') + '"patchedAt": "'.length
+    const bytes = Buffer.concat([
+      good.subarray(0, at),
+      Buffer.from([0xf0, 0x9f, 0x98]),
+      good.subarray(at + 1),
+    ])
+    const text = bytes.toString('utf8')
+    const document = ManifestDocument.read(bytes, text, JSON.parse(text), 'p', 'p.json')
+    expect(Buffer.concat(document.chunks()).equals(Buffer.from(seedText(document.manifest)))).toBe(
+      true,
+    )
+    expect(document.matches(bytes)).toBe(false)
+  })
+
   it('refuses an entry that would not read back, naming it', () => {
     const document = ManifestDocument.from({ uuid: 'p', patchedAt: 't', files: {} }, 'p', 'p.json')
     expect(() =>
