@@ -1,4 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises'
+import os from 'node:os'
 import { isPatchBackupError, sha256Integrity } from '@patch-backup/core'
 import { describe, expect, it } from 'vitest'
 import { caught, LODASH, type ServiceTest, UUID } from './context.js'
@@ -153,7 +154,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
     })
 
     it('refuses a packed snapshot a hand-edited manifest points outside its pack or at other bytes', async () => {
-      const files = [t.key('pk/a.js'), t.key('pk/b.js'), t.key('pk/c.js')]
+      const files = [t.key('pk/a.js'), t.key('pk/b.js'), t.key('pk/c.js'), t.key('pk/d.js')]
       for (const f of files) await write(f, `original ${f}`)
       await t.backups.createBackups(UUID, files)
       await patchAll(files)
@@ -166,11 +167,12 @@ export function restoreTransactionTests(t: ServiceTest): void {
           return next
         })
       }
-      const [a, b, c] = files as [string, string, string]
+      const [a, b, c, d] = files as [string, string, string, string]
       await edit((f) => {
         f[a]!.pack.offset = 1e6 // past the pack's end
         f[b]!.pack.size = 64 * 1024 * 1024 // a pack no restore writes, read whole
         f[c]!.integrity = sha256Integrity('other bytes') // the slice is not these bytes
+        ;(f[d] as unknown as { pack: null }).pack = null
       })
       const undone = await t.backups.undoRestore(UUID)
       expect(undone.undone).toEqual([])
@@ -178,8 +180,52 @@ export function restoreTransactionTests(t: ServiceTest): void {
         [a]: 'INVALID_MANIFEST',
         [b]: 'INVALID_MANIFEST',
         [c]: 'INTEGRITY_MISMATCH',
+        [d]: 'INVALID_MANIFEST',
       })
       for (const f of files) await expect(read(f)).resolves.toBe(`original ${f}`)
+    })
+
+    it('refuses an atomic restore while another live process has one in flight, and keeps its journal', async () => {
+      const files = [t.key('live/a.js'), t.key('live/b.js')]
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      await patchAll(files)
+      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const { lastRestore, ...manifest } = (await t.backups.getPatchMetadata(UUID))!
+      const previous = (lastRestore as { files: Record<string, unknown> }).files
+      // Another process (alive: this one's parent) is committing a restore whose undo needs these.
+      const journal = {
+        id: 'mx1.live',
+        phase: 'committing',
+        startedAt: t.clock.toISOString(),
+        owner: { pid: process.ppid, host: os.hostname() },
+        files: Object.fromEntries(
+          files.map((f, i) => [
+            f,
+            {
+              temp: `${f.slice(0, f.lastIndexOf('/') + 1)}.pb-mx1.live-${i}.tmp`,
+              previous: previous[f],
+            },
+          ]),
+        ),
+      }
+      await t.fixture.manifests.repo.update(UUID, () => ({ ...manifest, restoreJournal: journal }))
+      await patchAll(files, 'again')
+      const error = await caught(t.backups.restoreAllBackups(UUID, { atomic: true }))
+      expect(isPatchBackupError(error, 'RESTORE_IN_PROGRESS')).toBe(true)
+      expect((await t.backups.getPatchMetadata(UUID))?.restoreJournal).toEqual(journal)
+      for (const f of files) await expect(read(f)).resolves.toBe(`again ${f}`)
+      // Its snapshots are still there for it: put back as that restore would on a failure.
+      await t.fixture.manifests.repo.update(UUID, (m) => ({
+        ...m!,
+        restoreJournal: {
+          ...journal,
+          phase: 'rolling-back',
+          owner: { pid: 999_999_999, host: os.hostname() },
+        },
+      }))
+      await expect(t.backups.recover(UUID)).resolves.toMatchObject({ outcome: 'rolled-back' })
+      for (const f of files) await expect(read(f)).resolves.toBe(`patched ${f}`)
     })
 
     it('rolls back from packed snapshots when recovering a restore that failed while committing', async () => {

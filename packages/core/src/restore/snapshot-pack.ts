@@ -67,8 +67,13 @@ export async function storePacks(
   return snapshots
 }
 
-/** Packs read during one undo or recovery, each once. */
+/**
+ * The packs one undo or recovery read last, by integrity (the bytes are checked against it). A
+ * restore fills its packs in the order undo and recovery go through its files, so a few suffice;
+ * the bound keeps a hand-edited manifest naming thousands of packs from holding them all.
+ */
 export type PackCache = Map<string, Promise<Buffer>>
+const CACHED_PACKS = 4
 
 /**
  * A packed snapshot's bytes, checked against the snapshot's own integrity. `key` is the pack's
@@ -81,7 +86,8 @@ export async function packedBytes(
   snapshot: Snapshot,
   cache: PackCache,
 ): Promise<Buffer> {
-  const pack = snapshot.pack as SnapshotPack
+  // Anything may stand here in a hand-edited manifest: `null`, a string, numbers out of range.
+  const pack = (snapshot.pack ?? {}) as SnapshotPack
   const { offset, size } = pack
   const sane =
     typeof pack.integrity === 'string' &&
@@ -99,11 +105,11 @@ export async function packedBytes(
       `The manifest names a snapshot pack ${key} with offset ${String(offset)} and size ${String(size)}, which no restore writes. Nothing was touched; the snapshot cannot be used.`,
     )
   }
-  const cacheKey = `${key}\n${pack.integrity}`
-  let whole = cache.get(cacheKey)
+  let whole = cache.get(pack.integrity)
   if (!whole) {
     whole = readPack(store, key, pack)
-    cache.set(cacheKey, whole)
+    cache.set(pack.integrity, whole)
+    if (cache.size > CACHED_PACKS) cache.delete(cache.keys().next().value as string)
   }
   const slice = (await whole).subarray(offset, offset + snapshot.size)
   verifyBytes(slice, snapshot.integrity, snapshot.size)

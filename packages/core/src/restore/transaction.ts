@@ -143,6 +143,13 @@ function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
   )
 }
 
+function restoreInProgress(uuid: string, journal: RestoreJournal): PatchBackupError {
+  return new PatchBackupError(
+    'RESTORE_IN_PROGRESS',
+    `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry.`,
+  )
+}
+
 function unreadableTarget(file: ProjectFile, error: unknown): PatchBackupError {
   const reason =
     (error as NodeJS.ErrnoException)?.code ??
@@ -382,13 +389,20 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     )
   }
 
+  /**
+   * Writes the journal of restore `own` (or removes it), with `last` as what undo puts back.
+   * Another restore's journal is never replaced: its owner may still need its snapshots.
+   */
   async function setJournal(
     uuid: string,
+    own: string,
     journal: RestoreJournal | undefined,
     last?: Record<string, Snapshot | null>,
   ) {
     await writeRestoreState(uuid, (current) => {
       if (!current) return current
+      const other = journalOf(current)
+      if (other && other.id !== own) throw restoreInProgress(uuid, other)
       const next = withoutJournal(current)
       if (journal) next.restoreJournal = journal
       if (last) next.lastRestore = { at: now().toISOString(), files: last }
@@ -414,10 +428,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     if (!journal) return undefined
     if (!isAbandoned(journal, os.hostname(), now().getTime())) {
       if (!explicit) return undefined
-      throw new PatchBackupError(
-        'RESTORE_IN_PROGRESS',
-        `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry.`,
-      )
+      throw restoreInProgress(uuid, journal)
     }
     const entries = Object.entries(journal.files)
     const settle = async (key: string, step: () => Promise<unknown>) => {
@@ -450,7 +461,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
           }),
         )
       }
-      await setJournal(uuid, undefined, previousOf(journal))
+      await setJournal(uuid, journal.id, undefined, previousOf(journal))
       return { outcome: 'rolled-forward', files: entries.map(([k]) => k) }
     }
     const packs: PackCache = new Map()
@@ -458,7 +469,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       await settle(key, () => rm(tempOf(f.temp), { force: true }))
       if (journal.phase === 'rolling-back') await putBack(uuid, key, f.previous, packs)
     }
-    await setJournal(uuid, undefined)
+    await setJournal(uuid, journal.id, undefined)
     return { outcome: 'rolled-back', files: entries.map(([k]) => k) }
   }
 
@@ -534,6 +545,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const refused = plan.filter((p) => p.error !== undefined)
     if (refused.length > 0) return fail(refused.map((p) => toFileError(p.key, p.error)))
     const work = plan.filter((p) => p.action === 'restore')
+    // A journal still here belongs to a restore that is running (a crashed one was recovered).
+    const inFlight = journalOf(manifest)
+    if (inFlight) throw restoreInProgress(uuid, inFlight)
 
     // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
     // The real clock, not `now`: gc reads the id's time against its own clock (isYoungSnapshot).
@@ -585,18 +599,27 @@ export function createRestoreTransactions(deps: RestoreDeps) {
           },
           { concurrency },
         )
-    const notKept = snapshotErrors.filter((e): e is FileError => e !== undefined)
-    if (notKept.length > 0) {
-      // The snapshots kept so far were never recorded: free them now rather than leave them to gc.
+    // The snapshots kept so far, if they cannot be recorded: freed now rather than left to gc.
+    const freeUnrecorded = async () => {
       const kept = new Set(packKeys)
       for (const [key, f] of Object.entries(journal.files)) {
         if (f.previous && f.previous.symlink === undefined)
           kept.add(snapshotStoreKey(uuid, key, f.previous))
       }
       await freeSnapshots([...kept])
+    }
+    const notKept = snapshotErrors.filter((e): e is FileError => e !== undefined)
+    if (notKept.length > 0) {
+      await freeUnrecorded()
       return fail(notKept)
     }
-    await setJournal(uuid, journal)
+    try {
+      await setJournal(uuid, id, journal)
+    } catch (error) {
+      // Another restore's journal appeared meanwhile, or the manifest cannot be written.
+      await freeUnrecorded()
+      throw error
+    }
 
     // 3. Stage every file beside its target, verified. Any failure: drop the temps, change nothing.
     const staged = await pMap(
@@ -624,7 +647,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
 
     // 4. Commit: rename them all. A failure puts back every target already replaced.
     journal.phase = 'committing'
-    await setJournal(uuid, journal)
+    await setJournal(uuid, id, journal)
     for (const p of work) {
       try {
         // Synchronous: a thread-pool round trip per rename doubled the time targets are mixed.
@@ -632,13 +655,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
         renameSync(tempOf((journal.files[p.key] as JournalFile).temp), p.file.absolute)
       } catch (error) {
         journal.phase = 'rolling-back'
-        await setJournal(uuid, journal)
+        await setJournal(uuid, id, journal)
         await recover(uuid, { ...manifest, restoreJournal: journal })
         result.rolledBack = true
         return fail([toFileError(p.key, unwritable(p.file, error))])
       }
     }
-    await setJournal(uuid, undefined, previousOf(journal))
+    await setJournal(uuid, id, undefined, previousOf(journal))
     result.restored = keys
     const unchanged = plan.filter((p) => p.action === 'unchanged').map((p) => p.key)
     if (unchanged.length > 0) result.unchanged = unchanged
