@@ -1,7 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { isDeadProcess } from '@patch-backup/core'
-import ssri from 'ssri'
+
+// ssri (with minipass, two CommonJS files) is loaded only for an integrity string the plain
+// parser below does not take: every string this package writes is one `sha256-<base64>`.
+let ssriModule: typeof import('ssri') | undefined
+function loadSsri(): typeof import('ssri') {
+  ssriModule ??= createRequire(import.meta.url)('ssri') as typeof import('ssri')
+  return ssriModule
+}
 
 /** cacache's content format version: content lives under `content-v2/<algorithm>/`. */
 export const CONTENT_DIR = 'content-v2'
@@ -21,12 +29,28 @@ export interface ContentAddress {
 const HEX_LENGTH: Record<string, number> = { sha1: 40, sha256: 64, sha384: 96, sha512: 128 }
 
 /**
+ * One hash, nothing else: no options (`?…`), no space, no second hash, canonical padded base64
+ * of the algorithm's digest length. For such a string ssri's `parse` yields that one hash, its
+ * `pickAlgorithm` picks it, and cacache's own `contentPath` (`parse(…, { single: true })`) files
+ * it under the same algorithm and hex: every reading agrees, so no ssri is needed.
+ */
+const PLAIN_INTEGRITY =
+  /^(sha1-[A-Za-z0-9+/]{27}=|sha256-[A-Za-z0-9+/]{43}=|sha384-[A-Za-z0-9+/]{64}|sha512-[A-Za-z0-9+/]{86}==)$/
+
+/**
  * The algorithm and hex digest cacache files the content of `integrity` under: the strongest
  * hash in the string, picked the way cacache picks it (ssri's priority order).
  * Throws on a string that is not an integrity or whose digest has the wrong length.
  */
 export function contentAddress(integrity: string): ContentAddress {
-  const parsed = typeof integrity === 'string' ? ssri.parse(integrity) : null
+  if (typeof integrity === 'string' && PLAIN_INTEGRITY.test(integrity)) {
+    const dash = integrity.indexOf('-')
+    return {
+      algorithm: integrity.slice(0, dash),
+      hex: Buffer.from(integrity.slice(dash + 1), 'base64').toString('hex'),
+    }
+  }
+  const parsed = typeof integrity === 'string' ? loadSsri().parse(integrity) : null
   if (!parsed || Object.keys(parsed).length === 0) {
     throw new Error(
       `${JSON.stringify(integrity)} is not an integrity string (expected sha256-<base64>)`,
