@@ -70,6 +70,13 @@ export async function execute(invocation: Invocation, io: MainIo, env: NodeJS.Pr
     const run = await loadCommand[name]()
     return (run as (o: unknown) => Promise<unknown>)(options)
   }
+  if (name === 'backup' && storeUrl(globals, env) === undefined) {
+    // A backup puts into the local store (store-cacache, loaded at its first call): start loading
+    // that module now, so that it compiles while the main thread would wait on the file system
+    // (the project, the config, the files' stats, the manifest directory and lock). The store's
+    // own load, later, finds it loaded; a failure here is that load's to report.
+    import('@patch-backup/store-cacache').catch(() => {})
+  }
   const remote = await openRemote(invocation, env)
   try {
     let progress: ProgressSink | undefined
