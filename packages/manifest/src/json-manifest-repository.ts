@@ -26,7 +26,7 @@ import {
   type HeldLock,
   MIN_LOCK_STALE_MS,
 } from './lock.js'
-import { keepOrRelease, takeKept, waitTurn } from './lock-keeper.js'
+import { keepOrRelease, monotonicMs, takeKept, waitTurn } from './lock-keeper.js'
 import { ManifestDocument } from './manifest-document.js'
 import {
   isDeadTempFile,
@@ -153,7 +153,7 @@ export function createJsonManifestRepository(
         throw error
       }
       if (held === undefined) return missing
-      taken = { held, since: performance.now() }
+      taken = { held, since: monotonicMs() }
     }
     try {
       return await task(taken.held)

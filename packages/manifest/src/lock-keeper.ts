@@ -8,13 +8,19 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { HeldLock } from './lock.js'
 
+/**
+ * Milliseconds on a monotonic clock. process.hrtime, not performance.now(): the `performance`
+ * global loads node's perf_hooks at its first use, which a CLI backup otherwise never needs.
+ */
+export const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6
+
 export const KEEP_IDLE_MS = 5
 const KEEP_MAX_MS = 100
 const PAUSE_MS = 5
 
 interface Kept {
   held: HeldLock
-  /** When this process took the lock (performance.now()). */
+  /** When this process took the lock (monotonicMs()). */
   since: number
   timer?: NodeJS.Timeout
 }
@@ -44,13 +50,13 @@ export async function waitTurn(path: string): Promise<void> {
   const until = pausedUntil.get(path)
   if (until === undefined) return
   pausedUntil.delete(path)
-  const left = until - performance.now()
+  const left = until - monotonicMs()
   if (left > 0) await sleep(left)
 }
 
 /** After a call: keeps the lock for the next one, or releases it when it was held long enough. */
 export async function keepOrRelease(path: string, lock: Kept): Promise<void> {
-  const now = performance.now()
+  const now = monotonicMs()
   if (now - lock.since >= KEEP_MAX_MS) {
     await lock.held.release()
     pausedUntil.set(path, now + PAUSE_MS)
