@@ -9,6 +9,9 @@ import { ManifestDocument } from '../src/manifest-document.js'
 import { tempRoot } from './helpers.js'
 
 const seedText = (m: unknown) => `${JSON.stringify(m, null, 2)}\n`
+/** The document of a file holding `text`, as the repository reads one. */
+const readText = (text: string) =>
+  ManifestDocument.read(Buffer.from(text), text, JSON.parse(text), 'p', 'p.json')
 
 function entry(name: string, extra: Record<string, unknown> = {}): BackupInfo {
   return {
@@ -135,13 +138,7 @@ describe('ManifestDocument', () => {
       }
       const text = seedText(model)
       const stringify = vi.spyOn(JSON, 'stringify')
-      const document = ManifestDocument.read(
-        Buffer.from(text),
-        text,
-        JSON.parse(text),
-        'p',
-        'p.json',
-      )
+      const document = readText(text)
       // The whole, to compare with the file, and the fields after `files` (the tail): no entry.
       expect(stringify.mock.calls.length, `seed ${seed}`).toBeLessThanOrEqual(3)
       stringify.mockRestore()
@@ -172,13 +169,7 @@ describe('ManifestDocument', () => {
       JSON.stringify(model),
       `${seedText(model)} `,
     ]) {
-      const document = ManifestDocument.read(
-        Buffer.from(text),
-        text,
-        JSON.parse(text),
-        'p',
-        'p.json',
-      )
+      const document = readText(text)
       expect(document.text).toBe(seedText(model))
       expect(document.matches(Buffer.from(text))).toBe(false)
       expect(document.withEntries([entry('b.js')], false, 'p.json')?.text).toBe(
@@ -195,7 +186,7 @@ describe('ManifestDocument', () => {
       lastRestore: { at: 'x', files: {} },
     }
     const text = seedText(model)
-    const document = ManifestDocument.read(Buffer.from(text), text, JSON.parse(text), 'p', 'p.json')
+    const document = readText(text)
     const current = document.manifest
     expect(() =>
       ManifestDocument.from(
