@@ -172,6 +172,37 @@ export function bucketManifests({
     })
   }
 
+  async function updateNow(
+    uuid: string,
+    fn: (current: PatchManifest | undefined) => PatchManifest | undefined,
+  ): Promise<PatchManifest | undefined> {
+    const before = await machineParts(uuid)
+    // Read before the bucket's update: its updater must be synchronous.
+    const [old, me] = await Promise.all([legacy.get(uuid), machineId?.()])
+    let after: MachineParts = before
+    let movedLegacy = false
+    const next = await shared.update(uuid, (current) => {
+      // A patch only this root knows (an older CLI's): the update starts from it, and moves it.
+      const base = current ?? old
+      movedLegacy = current === undefined && old !== undefined
+      const seen = base && { ...withoutMachineParts(base), ...machinePartsOf(base), ...before }
+      const result = fn(seen)
+      after = machinePartsOf(result)
+      if (!result) return undefined
+      const bound = withoutMachineParts(result)
+      // This machine's snapshot keys as of this update; the other machines' as they were.
+      return me === undefined
+        ? {
+            ...bound,
+            ...(current?.[SNAPSHOTS_FIELD] ? { [SNAPSHOTS_FIELD]: current[SNAPSHOTS_FIELD] } : {}),
+          }
+        : withSnapshots(bound, current?.[SNAPSHOTS_FIELD], me, snapshotKeysOf(uuid, after))
+    })
+    await saveMachineParts(uuid, before, after)
+    if (movedLegacy) await legacy.delete(uuid)
+    return view(next, after)
+  }
+
   /** The manifest as the service sees it, given what the bucket holds. */
   async function compose(uuid: string, fromBucket: PatchManifest | undefined) {
     const parts = await machineParts(uuid)
@@ -180,39 +211,18 @@ export function bucketManifests({
     return old && { ...old, ...parts }
   }
 
+  const lock = shared.withLock?.bind(shared)
+
   const repository: ManifestRepository = {
     async get(uuid) {
       return compose(uuid, await shared.get(uuid))
     },
 
     async update(uuid, fn) {
-      const before = await machineParts(uuid)
-      // Read before the bucket's update: its updater must be synchronous.
-      const [old, me] = await Promise.all([legacy.get(uuid), machineId?.()])
-      let after: MachineParts = before
-      let movedLegacy = false
-      const next = await shared.update(uuid, (current) => {
-        // A patch only this root knows (an older CLI's): the update starts from it, and moves it.
-        const base = current ?? old
-        movedLegacy = current === undefined && old !== undefined
-        const seen = base && { ...withoutMachineParts(base), ...machinePartsOf(base), ...before }
-        const result = fn(seen)
-        after = machinePartsOf(result)
-        if (!result) return undefined
-        const bound = withoutMachineParts(result)
-        // This machine's snapshot keys as of this update; the other machines' as they were.
-        return me === undefined
-          ? {
-              ...bound,
-              ...(current?.[SNAPSHOTS_FIELD]
-                ? { [SNAPSHOTS_FIELD]: current[SNAPSHOTS_FIELD] }
-                : {}),
-            }
-          : withSnapshots(bound, current?.[SNAPSHOTS_FIELD], me, snapshotKeysOf(uuid, after))
-      })
-      await saveMachineParts(uuid, before, after)
-      if (movedLegacy) await legacy.delete(uuid)
-      return view(next, after)
+      // This machine's part is read before the bucket's update and saved after it: under the
+      // bucket's lock, so two processes of this machine never both decide from the same part (two
+      // restores would each see no journal, and the second would replace the first's).
+      return lock ? lock(uuid, () => updateNow(uuid, fn)) : updateNow(uuid, fn)
     },
 
     async delete(uuid) {
@@ -226,7 +236,6 @@ export function bucketManifests({
       return [...new Set([...inBucket, ...inLegacy])].sort()
     },
   }
-  const lock = shared.withLock?.bind(shared)
   if (lock) {
     // The bucket's lock of the patch, around the whole task: a backup's read, store write and
     // manifest write, or a cleanup's read, tombstone and key removals, never interleave with

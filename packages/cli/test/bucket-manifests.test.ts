@@ -47,6 +47,29 @@ const adding = (file: string, info: BackupInfo) => (current: PatchManifest | und
 }
 
 describe('bucketManifests', () => {
+  it("two processes of one machine never both decide from the same machine part (a restore's journal)", async () => {
+    // Two processes: each its own client and repositories, on one machine's root.
+    const a = machine('same', 'journals')
+    const b = machine('same', 'journals')
+    await a.update('p', () => ({ uuid: 'p', patchedAt: '2025-01-14T12:00:00.000Z', files: {} }))
+    // What core's setJournal does: refuse to replace another restore's journal.
+    const setJournal = (own: string) => (current: PatchManifest | undefined) => {
+      if (!current) return current
+      const other = current.restoreJournal as { id?: string } | undefined
+      if (other && other.id !== own) throw new Error(`journal ${other.id} in flight`)
+      return { ...current, restoreJournal: { id: own, phase: 'staging', files: {} } }
+    }
+    const results = await Promise.allSettled([
+      a.update('p', setJournal('A')),
+      b.update('p', setJournal('B')),
+    ])
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected'])
+    const winner = results[0]?.status === 'fulfilled' ? 'A' : 'B'
+    expect((await machine('same', 'journals').get('p'))?.restoreJournal).toMatchObject({
+      id: winner,
+    })
+  })
+
   it('holds the bucket lock of the patch for the whole task: another machine waits', async () => {
     const a = machine('a', 'lock')
     const b = machine('b', 'lock')
