@@ -1,6 +1,7 @@
 import { sha256Integrity } from '@patch-backup/core'
 import { describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../src/memory/store.js'
+import type { Snapshot } from '../src/restore/journal.js'
 import { type PackCache, packedBytes, storePacks } from '../src/restore/snapshot-pack.js'
 import type { BackupStore } from '../src/types.js'
 
@@ -57,6 +58,30 @@ describe('snapshot packs', () => {
     const again: PackCache = new Map()
     for (let i = 0; i < 50; i++) await packedBytes(store, `${PREFIX}x${i}`, one, again)
     expect(store.opened).toBe(1)
+  })
+
+  it('keeps the packs used last, and never a failed read', async () => {
+    const store = countingStore()
+    const packs: Snapshot[] = []
+    for (let n = 0; n < 5; n++) {
+      const [snapshot] = await storePacks(store, [target(`pack ${n}`)], () => `${PREFIX}${n}`)
+      packs.push(snapshot as NonNullable<typeof snapshot>)
+    }
+    const cache: PackCache = new Map()
+    const use = (n: number) => packedBytes(store, `${PREFIX}${n}`, packs[n] as Snapshot, cache)
+    for (const n of [0, 1, 2, 3, 0, 4, 0]) await use(n)
+    // 0 was used again before 4 came in: 1 went, 0 stayed.
+    expect(store.opened).toBe(5)
+    // A read that fails once is tried again next time, not answered from the cache.
+    const open = store.open
+    store.open = async () => {
+      store.open = open
+      throw new Error('EIO')
+    }
+    const fresh: PackCache = new Map()
+    const one = () => packedBytes(store, `${PREFIX}1`, packs[1] as Snapshot, fresh)
+    await expect(one()).rejects.toThrow()
+    await expect(one()).resolves.toEqual(Buffer.from('pack 1'))
   })
 
   it('refuses a pack field that is not one a restore writes, before reading anything', async () => {

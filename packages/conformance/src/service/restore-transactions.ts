@@ -1,4 +1,4 @@
-import { readdir, rm, stat } from 'node:fs/promises'
+import { readdir, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import { isPatchBackupError, sha256Integrity } from '@patch-backup/core'
 import { describe, expect, it } from 'vitest'
@@ -185,7 +185,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
       for (const f of files) await expect(read(f)).resolves.toBe(`original ${f}`)
     })
 
-    it('refuses an atomic restore while another live process has one in flight, and keeps its journal', async () => {
+    it('refuses restores and undo while another live process has an atomic restore in flight, and keeps its journal', async () => {
       const files = [t.key('live/a.js'), t.key('live/b.js')]
       for (const f of files) await write(f, `original ${f}`)
       await t.backups.createBackups(UUID, files)
@@ -211,8 +211,16 @@ export function restoreTransactionTests(t: ServiceTest): void {
       }
       await t.fixture.manifests.repo.update(UUID, () => ({ ...manifest, restoreJournal: journal }))
       await patchAll(files, 'again')
-      const error = await caught(t.backups.restoreAllBackups(UUID, { atomic: true }))
-      expect(isPatchBackupError(error, 'RESTORE_IN_PROGRESS')).toBe(true)
+      // Nothing that writes these files goes ahead: an atomic or plain restore, one file, undo.
+      for (const call of [
+        () => t.backups.restoreAllBackups(UUID, { atomic: true }),
+        () => t.backups.restoreAllBackups(UUID),
+        () => t.backups.restoreBackup(UUID, files[0] as string),
+        () => t.backups.undoRestore(UUID),
+      ]) {
+        const error = await caught(call())
+        expect(isPatchBackupError(error, 'RESTORE_IN_PROGRESS')).toBe(true)
+      }
       expect((await t.backups.getPatchMetadata(UUID))?.restoreJournal).toEqual(journal)
       for (const f of files) await expect(read(f)).resolves.toBe(`again ${f}`)
       // Its snapshots are still there for it: put back as that restore would on a failure.
@@ -225,6 +233,51 @@ export function restoreTransactionTests(t: ServiceTest): void {
         },
       }))
       await expect(t.backups.recover(UUID)).resolves.toMatchObject({ outcome: 'rolled-back' })
+      for (const f of files) await expect(read(f)).resolves.toBe(`patched ${f}`)
+    })
+
+    it('recovers a journal whose pid now names another process (another start, another boot)', async (ctx) => {
+      // Linux tells a process by its boot and start time; elsewhere only the pid is known.
+      const boot = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => undefined)
+      if (boot === undefined) ctx.skip()
+      await t.backups.createBackup(UUID, t.key(LODASH))
+      await write(LODASH, 'patched')
+      const manifest = (await t.backups.getPatchMetadata(UUID))!
+      const stale = (owner: object) => ({
+        id: 'mx2.reused',
+        phase: 'staging',
+        startedAt: t.clock.toISOString(),
+        // pid 1 is alive, and is not the restore that wrote this.
+        owner: { pid: 1, host: os.hostname(), ...owner },
+        files: {},
+      })
+      for (const owner of [
+        { boot: boot!.trim(), start: 1 },
+        { boot: '00000000-0000-4000-8000-000000000000', start: 1 },
+      ]) {
+        await t.fixture.manifests.repo.update(UUID, () => ({
+          ...manifest,
+          restoreJournal: stale(owner),
+        }))
+        await expect(t.backups.recover(UUID)).resolves.toMatchObject({ outcome: 'rolled-back' })
+      }
+      // Without boot and start (another system, an older version), a live pid still holds it.
+      await t.fixture.manifests.repo.update(UUID, () => ({
+        ...manifest,
+        restoreJournal: stale({}),
+      }))
+      await expect(t.backups.recover(UUID)).rejects.toMatchObject({ code: 'RESTORE_IN_PROGRESS' })
+    })
+
+    it('an atomic restore with nothing to replace keeps the last restore undoable', async () => {
+      const files = [t.key('same/a.js'), t.key('same/b.js')]
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      await patchAll(files)
+      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const again = await t.backups.restoreAllBackups(UUID, { atomic: true })
+      expect(again).toMatchObject({ restored: files, unchanged: files, failed: [] })
+      await expect(t.backups.undoRestore(UUID)).resolves.toMatchObject({ undone: files })
       for (const f of files) await expect(read(f)).resolves.toBe(`patched ${f}`)
     })
 

@@ -1,5 +1,7 @@
+import { PatchBackupError } from '../errors.js'
 import { backupKey, patchKeyPrefix, snapshotKey } from '../store-keys/layout.js'
 import type { PatchManifest } from '../types.js'
+import { isOtherProcess, type ProcessIdentity } from './process-identity.js'
 import { isDeadProcess } from './safe-target.js'
 
 /** What a file held before a restore replaced it; `null` when there was no file. */
@@ -41,7 +43,7 @@ export interface RestoreJournal {
   phase: 'staging' | 'committing' | 'rolling-back'
   startedAt: string
   /** Who runs it: a journal whose owner is still alive is a restore in progress, not a crash. */
-  owner?: { pid: number; host: string }
+  owner?: { pid: number; host: string } & ProcessIdentity
   files: Record<string, JournalFile>
 }
 
@@ -95,11 +97,20 @@ export function snapshotStoreKey(uuid: string, path: string, snapshot: Snapshot)
 /**
  * Whether a journal was left by a restore that can no longer finish it: one of this process
  * (its restores run in the patch's queue, so a journal seen from inside the queue is stale), one
- * whose process is gone, or one from another host that has been silent for ten minutes.
+ * whose process is gone or whose pid now names another process (another boot, another start),
+ * or one from another host that has been silent for ten minutes.
  */
 export function isAbandoned(journal: RestoreJournal, host: string, nowMs: number): boolean {
   const owner = journal.owner
   if (!owner) return true
   if (owner.host !== host) return nowMs - Date.parse(journal.startedAt) > 10 * 60 * 1000
-  return owner.pid === process.pid || isDeadProcess(owner.pid)
+  return owner.pid === process.pid || isDeadProcess(owner.pid) || isOtherProcess(owner.pid, owner)
+}
+
+/** The error for a patch whose restore `journal` is still in flight in a live process. */
+export function restoreInProgress(uuid: string, journal: RestoreJournal): PatchBackupError {
+  return new PatchBackupError(
+    'RESTORE_IN_PROGRESS',
+    `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry. If that process is not a restore of this patch (its id was reused), remove the restoreJournal field from the patch's manifest.`,
+  )
 }

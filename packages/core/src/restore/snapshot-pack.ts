@@ -106,11 +106,15 @@ export async function packedBytes(
     )
   }
   let whole = cache.get(pack.integrity)
-  if (!whole) {
+  if (whole)
+    cache.delete(pack.integrity) // set again below: the least recently used goes first
+  else {
     whole = readPack(store, key, pack)
-    cache.set(pack.integrity, whole)
-    if (cache.size > CACHED_PACKS) cache.delete(cache.keys().next().value as string)
+    // A failed read is not kept: another key may name the same bytes where they can be read.
+    whole.catch(() => cache.get(pack.integrity) === whole && cache.delete(pack.integrity))
   }
+  cache.set(pack.integrity, whole)
+  if (cache.size > CACHED_PACKS) cache.delete(cache.keys().next().value as string)
   const slice = (await whole).subarray(offset, offset + snapshot.size)
   verifyBytes(slice, snapshot.integrity, snapshot.size)
   return slice

@@ -37,11 +37,13 @@ import {
   journalOf,
   lastRestoreOf,
   type RestoreJournal,
+  restoreInProgress,
   type Snapshot,
   snapshotStoreKey,
   storeKeysOf,
   withoutJournal,
 } from './journal.js'
+import { thisProcess } from './process-identity.js'
 import {
   removeDeadTemps,
   replaceWithSymlink,
@@ -140,13 +142,6 @@ function unwritable(file: ProjectFile, error: unknown): PatchBackupError {
     'TARGET_UNWRITABLE',
     `Cannot write ${file.absolute} (${reason}). Check the permissions of its directory; the file was left as it was.`,
     { cause: error, path: file.key },
-  )
-}
-
-function restoreInProgress(uuid: string, journal: RestoreJournal): PatchBackupError {
-  return new PatchBackupError(
-    'RESTORE_IN_PROGRESS',
-    `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry.`,
   )
 }
 
@@ -545,6 +540,13 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const refused = plan.filter((p) => p.error !== undefined)
     if (refused.length > 0) return fail(refused.map((p) => toFileError(p.key, p.error)))
     const work = plan.filter((p) => p.action === 'restore')
+    const unchanged = plan.filter((p) => p.action === 'unchanged').map((p) => p.key)
+    if (unchanged.length > 0) result.unchanged = unchanged
+    // Nothing to replace: no journal, and the last restore stays undoable.
+    if (work.length === 0) {
+      result.restored = keys
+      return result
+    }
     // A journal still here belongs to a restore that is running (a crashed one was recovered).
     const inFlight = journalOf(manifest)
     if (inFlight) throw restoreInProgress(uuid, inFlight)
@@ -556,7 +558,7 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       id,
       phase: 'staging',
       startedAt: now().toISOString(),
-      owner: { pid: process.pid, host: os.hostname() },
+      owner: { pid: process.pid, host: os.hostname(), ...thisProcess() },
       files: {},
     }
     const tempOfStep = (p: (typeof work)[number], i: number) =>
@@ -663,8 +665,6 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     }
     await setJournal(uuid, id, undefined, previousOf(journal))
     result.restored = keys
-    const unchanged = plan.filter((p) => p.action === 'unchanged').map((p) => p.key)
-    if (unchanged.length > 0) result.unchanged = unchanged
     return result
   }
 
@@ -673,8 +673,9 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     const last = lastRestoreOf(await manifests.get(uuid))
     if (!last) return outcome
     const packs: PackCache = new Map()
+    // In the order the restore filled its packs (code-unit order), so each pack is read once.
     for (const [key, previous] of Object.entries(last.files).sort(([a], [b]) =>
-      a.localeCompare(b),
+      a < b ? -1 : a > b ? 1 : 0,
     )) {
       try {
         await putBack(uuid, key, previous, packs)

@@ -15,7 +15,7 @@ import { lockPatch } from '../patch-lock.js'
 import type { StorageLimits } from '../policies/limits.js'
 import type { PruneOptions, PruneResult } from '../policies/prune.js'
 import type { RetentionPolicy } from '../policies/retention.js'
-import { journalOf, type Snapshot } from '../restore/journal.js'
+import { journalOf, restoreInProgress, type Snapshot } from '../restore/journal.js'
 import { writeAtomically } from '../restore/safe-target.js'
 import {
   createRestoreTransactions,
@@ -343,6 +343,17 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     return readManifest(uuid)
   }
 
+  /**
+   * The settled manifest, for a call that writes project files: a journal still there belongs to
+   * a live process's restore of these files, and writing them now would mix the two.
+   */
+  async function settledForWrite(uuid: PatchUuid): Promise<PatchManifest | undefined> {
+    const manifest = await settledManifest(uuid)
+    const inFlight = journalOf(manifest)
+    if (inFlight) throw restoreInProgress(uuid, inFlight)
+    return manifest
+  }
+
   const service: PatchBackups = {
     ...createMaintenance({ store, manifests, concurrency, patchQueue }),
 
@@ -451,7 +462,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const manifest = await settledManifest(id)
+      const manifest = await settledForWrite(id)
       const files = manifest?.files
       const file = recordedFile(files && ((key) => files[key]), paths.resolve(filePath))
       const entry = manifest?.files[file.key]
@@ -466,7 +477,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async restoreAllBackups(uuid, opts = {}) {
       const id = parseUuid(uuid)
       const result: RestoreAllResult = { restored: [], failed: [], errors: [] }
-      const manifest = await settledManifest(id)
+      const manifest = await settledForWrite(id)
       if (!manifest) return result
       await transactions.removeLeftovers(manifest)
       if (opts.atomic)
@@ -516,7 +527,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async undoRestore(uuid) {
       const id = parseUuid(uuid)
-      const manifest = await settledManifest(id)
+      const manifest = await settledForWrite(id)
       if (manifest) await transactions.removeLeftovers(manifest)
       return patchQueue.run(id, async () => {
         const { done, failed, errors } = await transactions.undo(id)
