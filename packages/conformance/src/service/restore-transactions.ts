@@ -11,6 +11,15 @@ export function restoreTransactionTests(t: ServiceTest): void {
     const patchAll = async (files: string[], tag = 'patched') => {
       for (const f of files) await write(f, `${tag} ${f}`)
     }
+    /** Files backed up, patched, then restored all or nothing once: undo would patch them again. */
+    const restoredOnce = async (names: string[]) => {
+      const files = names.map((name) => t.key(name))
+      for (const f of files) await write(f, `original ${f}`)
+      await t.backups.createBackups(UUID, files)
+      await patchAll(files)
+      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      return files
+    }
 
     it('tells each file as original, patched, drifted, modified or missing', async () => {
       const files = [
@@ -154,11 +163,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
     })
 
     it('refuses a packed snapshot a hand-edited manifest points outside its pack or at other bytes', async () => {
-      const files = [t.key('pk/a.js'), t.key('pk/b.js'), t.key('pk/c.js'), t.key('pk/d.js')]
-      for (const f of files) await write(f, `original ${f}`)
-      await t.backups.createBackups(UUID, files)
-      await patchAll(files)
-      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const files = await restoredOnce(['pk/a.js', 'pk/b.js', 'pk/c.js', 'pk/d.js'])
       type Packed = { integrity: string; size: number; pack: { offset: number; size: number } }
       const edit = async (change: (files: Record<string, Packed>) => void) => {
         await t.fixture.manifests.repo.update(UUID, (m) => {
@@ -186,11 +191,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
     })
 
     it('refuses restores and undo while another live process has an atomic restore in flight, and keeps its journal', async () => {
-      const files = [t.key('live/a.js'), t.key('live/b.js')]
-      for (const f of files) await write(f, `original ${f}`)
-      await t.backups.createBackups(UUID, files)
-      await patchAll(files)
-      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const files = await restoredOnce(['live/a.js', 'live/b.js'])
       const { lastRestore, ...manifest } = (await t.backups.getPatchMetadata(UUID))!
       const previous = (lastRestore as { files: Record<string, unknown> }).files
       // Another process (alive: this one's parent) is committing a restore whose undo needs these.
@@ -270,11 +271,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
     })
 
     it('an atomic restore with nothing to replace keeps the last restore undoable', async () => {
-      const files = [t.key('same/a.js'), t.key('same/b.js')]
-      for (const f of files) await write(f, `original ${f}`)
-      await t.backups.createBackups(UUID, files)
-      await patchAll(files)
-      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const files = await restoredOnce(['same/a.js', 'same/b.js'])
       const again = await t.backups.restoreAllBackups(UUID, { atomic: true })
       expect(again).toMatchObject({ restored: files, unchanged: files, failed: [] })
       await expect(t.backups.undoRestore(UUID)).resolves.toMatchObject({ undone: files })
@@ -282,11 +279,7 @@ export function restoreTransactionTests(t: ServiceTest): void {
     })
 
     it('rolls back from packed snapshots when recovering a restore that failed while committing', async () => {
-      const files = [t.key('rb/a.js'), t.key('rb/b.js'), t.key('rb/c/d.js')]
-      for (const f of files) await write(f, `original ${f}`)
-      await t.backups.createBackups(UUID, files)
-      await patchAll(files)
-      await t.backups.restoreAllBackups(UUID, { atomic: true })
+      const files = await restoredOnce(['rb/a.js', 'rb/b.js', 'rb/c/d.js'])
       const { lastRestore, ...manifest } = (await t.backups.getPatchMetadata(UUID))!
       const previous = (lastRestore as { files: Record<string, { pack?: unknown }> }).files
       expect(Object.values(previous).every((s) => s.pack !== undefined)).toBe(true)
