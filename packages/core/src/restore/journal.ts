@@ -104,7 +104,11 @@ export function isAbandoned(journal: RestoreJournal, host: string, nowMs: number
   const owner = journal.owner
   if (!owner) return true
   if (owner.host !== host) return nowMs - Date.parse(journal.startedAt) > 10 * 60 * 1000
-  return owner.pid === process.pid || isDeadProcess(owner.pid) || isOtherProcess(owner.pid, owner)
+  return (
+    owner.pid === process.pid ||
+    isDeadProcess(owner.pid) ||
+    isOtherProcess(owner.pid, owner, Date.parse(journal.startedAt))
+  )
 }
 
 /** The error for a patch whose restore `journal` is still in flight in a live process. */

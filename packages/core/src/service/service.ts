@@ -348,10 +348,16 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
    * a live process's restore of these files, and writing them now would mix the two.
    */
   async function settledForWrite(uuid: PatchUuid): Promise<PatchManifest | undefined> {
-    const manifest = await settledManifest(uuid)
-    const inFlight = journalOf(manifest)
-    if (inFlight) throw restoreInProgress(uuid, inFlight)
-    return manifest
+    const manifest = await readManifest(uuid)
+    if (!journalOf(manifest)) return manifest
+    // In the patch's queue: a journal of this process's own is then stale, and recovered.
+    return patchQueue.run(uuid, async () => {
+      await transactions.recover(uuid)
+      const settled = await readManifest(uuid)
+      const inFlight = journalOf(settled)
+      if (inFlight) throw restoreInProgress(uuid, inFlight)
+      return settled
+    })
   }
 
   const service: PatchBackups = {
