@@ -1,4 +1,5 @@
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { json, type Sandbox, sandbox } from './helpers.js'
@@ -391,5 +392,31 @@ describe('recover', () => {
     expect(json(await box.cli(['recover', 'fix-1', '--json']))).toMatchObject({
       outcome: 'nothing',
     })
+  })
+
+  it('leaves a restore whose process looks alive, and with --force recovers it (a reused pid)', async () => {
+    await box.write(A, 'patched A\n')
+    const temp = 'node_modules/lodash/.pb-feed-0.tmp'
+    await box.write(temp, ORIGINAL[A] as string)
+    const manifest = JSON.parse(await readFile(manifestFile('fix-1'), 'utf8'))
+    // pid 1 is alive; a journal of an older version records nothing else of its owner.
+    manifest.restoreJournal = {
+      id: 'feed',
+      phase: 'committing',
+      startedAt: new Date().toISOString(),
+      owner: { pid: 1, host: os.hostname() },
+      files: { [A]: { temp, previous: null } },
+    }
+    await writeFile(manifestFile('fix-1'), JSON.stringify(manifest))
+    const busy = await box.cli(['recover', 'fix-1', '--json'])
+    expect(busy.code).toBe(1)
+    expect(json(busy)).toMatchObject({ error: { code: 'RESTORE_IN_PROGRESS' } })
+    expect(json(busy).error.message).toContain('patch-backup recover fix-1 --force')
+    const restore = await box.cli(['restore', 'fix-1', '--json'])
+    expect(json(restore)).toMatchObject({ error: { code: 'RESTORE_IN_PROGRESS' } })
+    expect(await read(A)).toBe('patched A\n')
+    const forced = await box.cli(['recover', 'fix-1', '--force'])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(await read(A)).toBe(ORIGINAL[A])
   })
 })

@@ -172,7 +172,14 @@ export const COMMANDS: { readonly [K in CommandName]: CommandSpec<K> } = {
   recover: {
     description: 'finish or roll back a restore of a patch that was interrupted (a crash, a kill)',
     args: [UUID],
-    toOptions: ([uuid]) => ({ uuid: uuid as string }),
+    options: [
+      {
+        flags: '--force',
+        description:
+          "also when the restore's process looks alive: only if no restore of this patch is running (its process id now belongs to another program)",
+      },
+    ],
+    toOptions: ([uuid], opts) => ({ uuid: uuid as string, force: !!opts.force }),
   },
   list: {
     description: "list every patch, or one patch's files",

@@ -4,6 +4,8 @@ import { patchNotFound } from './not-found.js'
 
 export interface RecoverOptions {
   uuid: string
+  /** Also a restore whose process looks alive (its process id was reused). */
+  force?: boolean
 }
 
 export interface RecoverCommandResult {
@@ -23,7 +25,7 @@ export async function recover(
 ): Promise<RecoverCommandResult> {
   const uuid = parseUuid(options.uuid)
   if (!(await backups.getPatchMetadata(uuid))) throw patchNotFound(uuid)
-  const result = await backups.recover(uuid)
+  const result = await backups.recover(uuid, { force: options.force === true })
   if (!result) return { uuid, outcome: 'nothing', files: [] }
   return { uuid, outcome: result.outcome, files: [...result.files].sort() }
 }

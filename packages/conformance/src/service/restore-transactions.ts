@@ -265,6 +265,10 @@ export function restoreTransactionTests(t: ServiceTest): void {
         restoreJournal: stale({}),
       }))
       await expect(t.backups.recover(UUID)).rejects.toMatchObject({ code: 'RESTORE_IN_PROGRESS' })
+      // Unless asked to: its process id now names another program.
+      await expect(t.backups.recover(UUID, { force: true })).resolves.toMatchObject({
+        outcome: 'rolled-back',
+      })
     })
 
     it('an atomic restore with nothing to replace keeps the last restore undoable', async () => {

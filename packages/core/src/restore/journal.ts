@@ -115,6 +115,6 @@ export function isAbandoned(journal: RestoreJournal, host: string, nowMs: number
 export function restoreInProgress(uuid: string, journal: RestoreJournal): PatchBackupError {
   return new PatchBackupError(
     'RESTORE_IN_PROGRESS',
-    `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry. If that process is not a restore of this patch (its id was reused), remove the restoreJournal field from the patch's manifest.`,
+    `Patch ${uuid} is being restored by process ${journal.owner?.pid} on ${journal.owner?.host}; wait for it to finish, then retry. If no restore of this patch is running (that process id now belongs to another program), run 'patch-backup recover ${uuid} --force' (recover(uuid, { force: true })).`,
   )
 }

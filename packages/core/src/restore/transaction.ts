@@ -418,10 +418,11 @@ export function createRestoreTransactions(deps: RestoreDeps) {
     uuid: string,
     manifest?: PatchManifest,
     explicit = false,
+    force = false,
   ): Promise<RecoverResult | undefined> {
     const journal = journalOf(manifest ?? (await manifests.get(uuid)))
     if (!journal) return undefined
-    if (!isAbandoned(journal, os.hostname(), now().getTime())) {
+    if (!force && !isAbandoned(journal, os.hostname(), now().getTime())) {
       if (!explicit) return undefined
       throw restoreInProgress(uuid, journal)
     }

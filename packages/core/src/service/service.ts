@@ -91,8 +91,12 @@ export interface PatchBackups extends Maintenance {
   ): Promise<RecordPatchedResult | undefined>
   /** Puts back what the last atomic or forced restore replaced. */
   undoRestore(uuid: string): Promise<UndoResult>
-  /** Finishes or undoes a restore a crash interrupted; `undefined` when none was in flight. */
-  recover(uuid: string): Promise<RecoverResult | undefined>
+  /**
+   * Finishes or undoes a restore a crash interrupted; `undefined` when none was in flight. A
+   * restore whose process is alive is left alone (`RESTORE_IN_PROGRESS`) unless `force`: for a
+   * journal whose process id was reused by another process, when no restore of the patch runs.
+   */
+  recover(uuid: string, opts?: { force?: boolean }): Promise<RecoverResult | undefined>
   listBackups(uuid: string): Promise<string[] | undefined>
   getBackupInfo(uuid: string, filePath: string): Promise<BackupInfo | undefined>
   getPatchMetadata(uuid: string): Promise<PatchManifest | undefined>
@@ -541,11 +545,11 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       })
     },
 
-    async recover(uuid) {
+    async recover(uuid, opts = {}) {
       const id = parseUuid(uuid)
       return patchQueue.run(id, async () => {
         const manifest = await readManifest(id)
-        const result = await transactions.recover(id, manifest, true)
+        const result = await transactions.recover(id, manifest, true, opts.force === true)
         if (manifest) await transactions.removeLeftovers(manifest)
         return result
       })
