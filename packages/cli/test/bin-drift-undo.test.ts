@@ -353,6 +353,22 @@ describe('an all-or-nothing restore', () => {
 })
 
 describe('recover', () => {
+  /** What a restore killed between its renames leaves: a verified temp file and the journal. */
+  async function leaveCommitting(owner?: { pid: number; host: string }) {
+    await box.write(A, 'patched A\n')
+    const temp = 'node_modules/lodash/.pb-feed-0.tmp'
+    await box.write(temp, ORIGINAL[A] as string)
+    const manifest = JSON.parse(await readFile(manifestFile('fix-1'), 'utf8'))
+    manifest.restoreJournal = {
+      id: 'feed',
+      phase: 'committing',
+      startedAt: new Date().toISOString(),
+      ...(owner && { owner }),
+      files: { [A]: { temp, previous: null } },
+    }
+    await writeFile(manifestFile('fix-1'), JSON.stringify(manifest))
+  }
+
   it('says there is nothing to recover when no restore was interrupted', async () => {
     const r = await box.cli(['recover', 'fix-1'])
     expect(r).toEqual({
@@ -368,18 +384,7 @@ describe('recover', () => {
   })
 
   it('finishes a restore that a crash left committing', async () => {
-    // What a restore killed between its renames leaves: a verified temp file and the journal.
-    await box.write(A, 'patched A\n')
-    const temp = 'node_modules/lodash/.pb-feed-0.tmp'
-    await box.write(temp, ORIGINAL[A] as string)
-    const manifest = JSON.parse(await readFile(manifestFile('fix-1'), 'utf8'))
-    manifest.restoreJournal = {
-      id: 'feed',
-      phase: 'committing',
-      startedAt: new Date().toISOString(),
-      files: { [A]: { temp, previous: null } },
-    }
-    await writeFile(manifestFile('fix-1'), JSON.stringify(manifest))
+    await leaveCommitting()
     const r = await box.cli(['recover', 'fix-1'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe(
@@ -395,23 +400,14 @@ describe('recover', () => {
   })
 
   it('leaves a restore whose process looks alive, and with --force recovers it (a reused pid)', async () => {
-    await box.write(A, 'patched A\n')
-    const temp = 'node_modules/lodash/.pb-feed-0.tmp'
-    await box.write(temp, ORIGINAL[A] as string)
-    const manifest = JSON.parse(await readFile(manifestFile('fix-1'), 'utf8'))
     // pid 1 is alive; a journal of an older version records nothing else of its owner.
-    manifest.restoreJournal = {
-      id: 'feed',
-      phase: 'committing',
-      startedAt: new Date().toISOString(),
-      owner: { pid: 1, host: os.hostname() },
-      files: { [A]: { temp, previous: null } },
-    }
-    await writeFile(manifestFile('fix-1'), JSON.stringify(manifest))
+    await leaveCommitting({ pid: 1, host: os.hostname() })
     const busy = await box.cli(['recover', 'fix-1', '--json'])
     expect(busy.code).toBe(1)
     expect(json(busy)).toMatchObject({ error: { code: 'RESTORE_IN_PROGRESS' } })
-    expect(json(busy).error.message).toContain('patch-backup recover fix-1 --force')
+    expect((json(busy) as { error: { message: string } }).error.message).toContain(
+      'patch-backup recover fix-1 --force',
+    )
     const restore = await box.cli(['restore', 'fix-1', '--json'])
     expect(json(restore)).toMatchObject({ error: { code: 'RESTORE_IN_PROGRESS' } })
     expect(await read(A)).toBe('patched A\n')
