@@ -548,9 +548,6 @@ export function createRestoreTransactions(deps: RestoreDeps) {
       result.restored = keys
       return result
     }
-    // A journal still here belongs to a restore that is running (a crashed one was recovered).
-    const inFlight = journalOf(manifest)
-    if (inFlight) throw restoreInProgress(uuid, inFlight)
 
     // 2. Keep what each target holds now, so a failure (or undoRestore) can put it back.
     // The real clock, not `now`: gc reads the id's time against its own clock (isYoungSnapshot).

@@ -339,19 +339,15 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     allowSpecialModeBits: options.allowSpecialModeBits === true,
   })
 
-  /** The manifest, after finishing or undoing any restore a crash left in flight. */
-  async function settledManifest(uuid: PatchUuid): Promise<PatchManifest | undefined> {
-    const manifest = await readManifest(uuid)
-    if (!journalOf(manifest)) return manifest
-    await patchQueue.run(uuid, () => transactions.recover(uuid))
-    return readManifest(uuid)
-  }
-
   /**
-   * The settled manifest, for a call that writes project files: a journal still there belongs to
-   * a live process's restore of these files, and writing them now would mix the two.
+   * The manifest, after finishing or undoing any restore a crash left in flight. With
+   * `forWrite` (a call that writes project files), a journal still there belongs to a live
+   * process's restore of these files, and writing them now would mix the two: RESTORE_IN_PROGRESS.
    */
-  async function settledForWrite(uuid: PatchUuid): Promise<PatchManifest | undefined> {
+  async function settledManifest(
+    uuid: PatchUuid,
+    { forWrite = false } = {},
+  ): Promise<PatchManifest | undefined> {
     const manifest = await readManifest(uuid)
     if (!journalOf(manifest)) return manifest
     // In the patch's queue: a journal of this process's own is then stale, and recovered.
@@ -359,7 +355,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
       await transactions.recover(uuid)
       const settled = await readManifest(uuid)
       const inFlight = journalOf(settled)
-      if (inFlight) throw restoreInProgress(uuid, inFlight)
+      if (forWrite && inFlight) throw restoreInProgress(uuid, inFlight)
       return settled
     })
   }
@@ -472,7 +468,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async restoreBackup(uuid, filePath, opts = {}) {
       const id = parseUuid(uuid)
-      const manifest = await settledForWrite(id)
+      const manifest = await settledManifest(id, { forWrite: true })
       const files = manifest?.files
       const file = recordedFile(files && ((key) => files[key]), paths.resolve(filePath))
       const entry = manifest?.files[file.key]
@@ -487,7 +483,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
     async restoreAllBackups(uuid, opts = {}) {
       const id = parseUuid(uuid)
       const result: RestoreAllResult = { restored: [], failed: [], errors: [] }
-      const manifest = await settledForWrite(id)
+      const manifest = await settledManifest(id, { forWrite: true })
       if (!manifest) return result
       await transactions.removeLeftovers(manifest)
       if (opts.atomic)
@@ -537,7 +533,7 @@ export function createPatchBackups(options: PatchBackupsOptions): PatchBackups {
 
     async undoRestore(uuid) {
       const id = parseUuid(uuid)
-      const manifest = await settledForWrite(id)
+      const manifest = await settledManifest(id, { forWrite: true })
       if (manifest) await transactions.removeLeftovers(manifest)
       return patchQueue.run(id, async () => {
         const { done, failed, errors } = await transactions.undo(id)
